@@ -1,0 +1,10 @@
+#include "core/metrics.h"
+
+const char *ts_proto_kind_name(int kind)
+{
+    switch (kind) {
+    case TS_PROTO_HTTP: return "http";
+    case TS_PROTO_WS: return "websocket";
+    default: return "other";
+    }
+}

@@ -1,0 +1,142 @@
+#include "core/server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/common.h"
+#include "core/log.h"
+#include "core/net.h"
+
+#define TS_MAX_LISTENERS 8
+
+int ts_server_init(ts_server_t *s, ts_config_t *cfg, const ts_listener_spec_t *specs,
+                   size_t nspecs)
+{
+    int fds[TS_MAX_LISTENERS][256];
+    size_t opened = 0;
+    int n = cfg->threads;
+
+    memset(s, 0, sizeof(*s));
+    s->config = cfg;
+    s->start_time = (int64_t)time(NULL);
+    if (nspecs > TS_MAX_LISTENERS || n < 1 || n > 256)
+        return TS_ERR_CONFIG;
+
+    /* Listeners first: a busy port refuses start-up before any thread runs. */
+    for (opened = 0; opened < nspecs; opened++) {
+        const ts_listener_spec_t *sp = &specs[opened];
+        char addr[TS_ADDRSTRLEN];
+
+        if (ts_net_listen_group(&sp->endpoint->sa, sp->endpoint->len, sp->type, n,
+                                fds[opened]) != TS_OK) {
+            fprintf(stderr, "tsunagi: --%s %s: %s\n", sp->name, sp->endpoint->text,
+                    strerror(errno));
+            goto fail;
+        }
+        ts_log_info("listening on %s://%s (%d workers)", sp->name,
+                    ts_sockaddr_str((struct sockaddr *)&sp->endpoint->sa, addr, sizeof(addr)),
+                    n);
+    }
+
+    s->nworkers = n;
+    s->workers = ts_calloc((size_t)n, sizeof(*s->workers));
+    s->bus.n = n;
+    s->bus.inboxes = ts_calloc((size_t)n, sizeof(*s->bus.inboxes));
+    for (int i = 0; i < n; i++) {
+        if (ts_worker_init(&s->workers[i], s, i) != TS_OK) {
+            fprintf(stderr, "tsunagi: cannot set up worker %d: %s\n", i, strerror(errno));
+            for (int j = 0; j < i; j++)
+                ts_worker_free(&s->workers[j]);
+            free(s->workers);
+            free(s->bus.inboxes);
+            s->workers = NULL;
+            goto fail;
+        }
+        s->bus.inboxes[i] = &s->workers[i].inbox;
+        for (size_t l = 0; l < nspecs; l++)
+            ts_worker_add_listener(&s->workers[i], fds[l][i], specs[l].ops);
+    }
+    return TS_OK;
+
+fail:
+    for (size_t l = 0; l < opened; l++)
+        for (int i = 0; i < n; i++)
+            close(fds[l][i]);
+    return TS_ERR_IO;
+}
+
+int ts_server_start(ts_server_t *s)
+{
+    for (int i = 0; i < s->nworkers; i++) {
+        __atomic_add_fetch(&s->running_workers, 1, __ATOMIC_RELEASE);
+        if (ts_worker_start(&s->workers[i]) != TS_OK) {
+            __atomic_sub_fetch(&s->running_workers, 1, __ATOMIC_RELEASE);
+            ts_log_error("cannot start worker %d: %s", i, strerror(errno));
+            ts_server_stop(s);
+            return TS_ERR_IO;
+        }
+    }
+    return TS_OK;
+}
+
+static void ts_server_broadcast(ts_server_t *s, uint32_t type)
+{
+    for (int i = 0; i < s->nworkers; i++)
+        ts_bus_send_worker(&s->bus, i, ts_bus_msg_new(type, 0, 0, NULL, 0));
+}
+
+void ts_server_drain(ts_server_t *s)
+{
+    ts_server_broadcast(s, TS_MSG_DRAIN);
+}
+
+void ts_server_stop(ts_server_t *s)
+{
+    ts_server_broadcast(s, TS_MSG_STOP);
+}
+
+void ts_server_reload(ts_server_t *s, ts_config_t *fresh)
+{
+    ts_config_t *old = s->config;
+
+    /* Workers may hold the old pointer for the rest of their current event;
+     * it is retired, not freed, until exit. */
+    s->retired = ts_realloc(s->retired, (s->nretired + 1) * sizeof(*s->retired));
+    s->retired[s->nretired++] = old;
+    __atomic_store_n(&s->config, fresh, __ATOMIC_RELEASE);
+    ts_log_set_level(fresh->log_level);
+    ts_server_broadcast(s, TS_MSG_RELOAD);
+}
+
+int ts_server_done(const ts_server_t *s)
+{
+    return __atomic_load_n(&s->running_workers, __ATOMIC_ACQUIRE) == 0;
+}
+
+void ts_server_join(ts_server_t *s)
+{
+    for (int i = 0; i < s->nworkers; i++) {
+        if (s->workers[i].thread_started)
+            pthread_join(s->workers[i].thread, NULL);
+        s->workers[i].thread_started = 0;
+    }
+}
+
+void ts_server_free(ts_server_t *s)
+{
+    for (int i = 0; i < s->nworkers; i++)
+        ts_worker_free(&s->workers[i]);
+    free(s->workers);
+    free(s->bus.inboxes);
+    for (size_t i = 0; i < s->nretired; i++) {
+        ts_config_free(s->retired[i]);
+        free(s->retired[i]);
+    }
+    free(s->retired);
+    s->workers = NULL;
+    s->retired = NULL;
+}

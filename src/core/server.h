@@ -1,0 +1,55 @@
+/*
+ * server.h — the process: its configuration, its workers, the bus between
+ * them, and the lifecycle (start, drain on SIGTERM, reload on SIGHUP).
+ */
+#ifndef TS_SERVER_H
+#define TS_SERVER_H
+
+#include <stdint.h>
+
+#include "core/bus.h"
+#include "core/config.h"
+#include "core/conn.h"
+#include "core/worker.h"
+
+/* A listener the server opens on every worker. */
+typedef struct {
+    const char *name; /* "http" — for the log line */
+    ts_endpoint_t *endpoint;
+    int type; /* SOCK_STREAM */
+    const ts_conn_ops_t *ops;
+} ts_listener_spec_t;
+
+struct ts_server_s {
+    ts_config_t *config; /* current; swapped atomically on reload, read with ts_server_config() */
+    ts_config_t **retired; /* replaced configurations, freed at exit (workers may still read them) */
+    size_t nretired;
+    ts_worker_t *workers; /* owned array */
+    int nworkers;
+    ts_bus_t bus;
+    uint64_t conns_open; /* all workers; atomic, for --max-connections */
+    int running_workers; /* atomic */
+    int64_t start_time;  /* wall clock, seconds */
+};
+
+static inline const ts_config_t *ts_server_config(const ts_server_t *s)
+{
+    return __atomic_load_n(&s->config, __ATOMIC_ACQUIRE);
+}
+
+/* Open the listeners (refusing to start on any failure) and set up workers. */
+int ts_server_init(ts_server_t *s, ts_config_t *cfg, const ts_listener_spec_t *specs,
+                   size_t nspecs);
+int ts_server_start(ts_server_t *s);
+/* Ask every worker to drain (stop accepting, finish in-flight work). */
+void ts_server_drain(ts_server_t *s);
+/* Ask every worker to stop now. */
+void ts_server_stop(ts_server_t *s);
+/* Install a new configuration (the old one is retired, not freed). */
+void ts_server_reload(ts_server_t *s, ts_config_t *fresh);
+/* Have all workers exited? */
+int ts_server_done(const ts_server_t *s);
+void ts_server_join(ts_server_t *s);
+void ts_server_free(ts_server_t *s);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * api.c — the server's own endpoints: /healthz and /metrics.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/common.h"
+#include "core/metrics.h"
+#include "core/server.h"
+#include "core/worker.h"
+#include "http/response.h"
+#include "http/router.h"
+
+static int ts_http_get_or_head(ts_http_ctx_t *ctx)
+{
+    if (ctx->req->method == HTTP_GET || ctx->req->method == HTTP_HEAD)
+        return 1;
+    ts_http_respond(ctx, 405, "application/json", "Allow: GET, HEAD\r\n",
+                    "{\"error\":\"method not allowed\",\"status\":405}\n", 45);
+    return 0;
+}
+
+void ts_http_healthz(ts_http_ctx_t *ctx)
+{
+    if (!ts_http_get_or_head(ctx))
+        return;
+    ts_http_respond(ctx, 200, "text/plain", "Cache-Control: no-store\r\n", "ok\n", 3);
+}
+
+/* A growing text buffer for the metrics page. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+} ts_text_t;
+
+static void ts_text_printf(ts_text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void ts_text_printf(ts_text_t *t, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    for (;;) {
+        va_start(ap, fmt);
+        n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        t->cap = t->cap * 2 + (size_t)(n > 0 ? n : 0);
+        t->p = ts_realloc(t->p, t->cap);
+    }
+}
+
+void ts_http_metrics(ts_http_ctx_t *ctx)
+{
+    ts_server_t *s = ctx->hc->conn.worker->server;
+    ts_text_t t = {ts_malloc(8192), 0, 8192};
+    uint64_t v;
+
+    if (!ts_http_get_or_head(ctx)) {
+        free(t.p);
+        return;
+    }
+
+#define TS_SUM(field)                                                                              \
+    do {                                                                                           \
+        v = 0;                                                                                     \
+        for (int i = 0; i < s->nworkers; i++)                                                      \
+            v += ts_metric_get(s->workers[i].metrics.field);                                       \
+    } while (0)
+
+    ts_text_printf(&t, "# HELP tsunagi_build_info Version and commit of this binary.\n"
+                       "# TYPE tsunagi_build_info gauge\n"
+                       "tsunagi_build_info{version=\"%s\",commit=\"%s\"} 1\n",
+                   TS_VERSION, TS_GIT_COMMIT);
+    ts_text_printf(&t, "# HELP tsunagi_workers Worker threads.\n"
+                       "# TYPE tsunagi_workers gauge\n"
+                       "tsunagi_workers %d\n",
+                   s->nworkers);
+    ts_text_printf(&t, "# HELP tsunagi_start_time_seconds Start time, seconds since the epoch.\n"
+                       "# TYPE tsunagi_start_time_seconds gauge\n"
+                       "tsunagi_start_time_seconds %lld\n",
+                   (long long)s->start_time);
+
+    ts_text_printf(&t, "# HELP tsunagi_connections_open Connections open now, by protocol.\n"
+                       "# TYPE tsunagi_connections_open gauge\n");
+    for (int k = 0; k < TS_PROTO_COUNT; k++) {
+        TS_SUM(conn_open[k]);
+        ts_text_printf(&t, "tsunagi_connections_open{protocol=\"%s\"} %llu\n",
+                       ts_proto_kind_name(k), (unsigned long long)v);
+    }
+    ts_text_printf(&t, "# HELP tsunagi_connections_total Connections opened, by protocol.\n"
+                       "# TYPE tsunagi_connections_total counter\n");
+    for (int k = 0; k < TS_PROTO_COUNT; k++) {
+        TS_SUM(conn_total[k]);
+        ts_text_printf(&t, "tsunagi_connections_total{protocol=\"%s\"} %llu\n",
+                       ts_proto_kind_name(k), (unsigned long long)v);
+    }
+    ts_text_printf(&t, "# HELP tsunagi_http_requests_total HTTP responses sent, by status.\n"
+                       "# TYPE tsunagi_http_requests_total counter\n");
+    for (int code = TS_METRICS_STATUS_MIN; code <= TS_METRICS_STATUS_MAX; code++) {
+        TS_SUM(http_status[code - TS_METRICS_STATUS_MIN]);
+        if (v != 0)
+            ts_text_printf(&t, "tsunagi_http_requests_total{status=\"%d\"} %llu\n", code,
+                           (unsigned long long)v);
+    }
+    TS_SUM(bytes_in);
+    ts_text_printf(&t, "# HELP tsunagi_received_bytes_total Bytes read from TCP connections.\n"
+                       "# TYPE tsunagi_received_bytes_total counter\n"
+                       "tsunagi_received_bytes_total %llu\n",
+                   (unsigned long long)v);
+    TS_SUM(bytes_out);
+    ts_text_printf(&t, "# HELP tsunagi_sent_bytes_total Bytes written to TCP connections.\n"
+                       "# TYPE tsunagi_sent_bytes_total counter\n"
+                       "tsunagi_sent_bytes_total %llu\n",
+                   (unsigned long long)v);
+    TS_SUM(accept_errors);
+    ts_text_printf(&t, "# HELP tsunagi_accept_errors_total Failed accept() calls.\n"
+                       "# TYPE tsunagi_accept_errors_total counter\n"
+                       "tsunagi_accept_errors_total %llu\n",
+                   (unsigned long long)v);
+    TS_SUM(conn_refused);
+    ts_text_printf(&t, "# HELP tsunagi_connections_refused_total Connections refused over "
+                       "--max-connections.\n"
+                       "# TYPE tsunagi_connections_refused_total counter\n"
+                       "tsunagi_connections_refused_total %llu\n",
+                   (unsigned long long)v);
+#undef TS_SUM
+
+    ts_http_respond(ctx, 200, "text/plain; version=0.0.4; charset=utf-8",
+                    "Cache-Control: no-store\r\n", t.p, t.len);
+    free(t.p);
+}

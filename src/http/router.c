@@ -1,0 +1,40 @@
+#include "http/router.h"
+
+#include <string.h>
+
+#include "http/response.h"
+
+static const ts_http_route_t ts_http_routes[] = {
+    {"/healthz", 0, ts_http_healthz},
+    {"/metrics", 0, ts_http_metrics},
+};
+
+static int ts_route_match(const ts_http_route_t *r, http_str_t path)
+{
+    size_t n = strlen(r->path);
+
+    if (r->prefix)
+        return path.len >= n && memcmp(path.base, r->path, n) == 0;
+    return path.len == n && memcmp(path.base, r->path, n) == 0;
+}
+
+void ts_http_route(ts_http_ctx_t *ctx)
+{
+    const http_request_t *req = ctx->req;
+
+    if (req->method == HTTP_OTHER) {
+        ts_http_respond_error(ctx, 501, "method not implemented");
+        return;
+    }
+    if (req->method == HTTP_CONNECT || req->path.len == 0 || req->path.base[0] != '/') {
+        ts_http_respond_error(ctx, 400, "bad request target");
+        return;
+    }
+    for (size_t i = 0; i < sizeof(ts_http_routes) / sizeof(ts_http_routes[0]); i++) {
+        if (ts_route_match(&ts_http_routes[i], req->path)) {
+            ts_http_routes[i].handler(ctx);
+            return;
+        }
+    }
+    ts_http_static(ctx);
+}

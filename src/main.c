@@ -1,0 +1,136 @@
+/*
+ * main.c — start-up: configuration, listeners, workers, and the signal loop.
+ *
+ * The main thread owns signals: every worker blocks them, and main waits in
+ * sigtimedwait(). SIGTERM / SIGINT drain (stop accepting, let in-flight work
+ * finish for up to --drain-timeout seconds, exit 0); a second one exits at
+ * once. SIGHUP re-reads the configuration file and applies what can change
+ * at run time.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "core/common.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "http/server.h"
+
+static void ts_raise_nofile(void)
+{
+    struct rlimit rl;
+
+    /* Every connection is a descriptor: take all the kernel allows. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            ts_log_warn("cannot raise the open file limit: %s", strerror(errno));
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        ts_log_info("open file limit: %llu", (unsigned long long)rl.rlim_cur);
+}
+
+static void ts_reload(ts_server_t *server, int argc, char **argv)
+{
+    ts_config_t *fresh = ts_calloc(1, sizeof(*fresh));
+
+    ts_log_info("SIGHUP: reloading configuration");
+    if (ts_config_reload(server->config, fresh, argc, argv, stderr) != TS_OK) {
+        ts_log_error("reload failed; the running configuration stays in force");
+        free(fresh);
+        return;
+    }
+    ts_server_reload(server, fresh);
+    ts_log_info("configuration reloaded (log level %s)", ts_log_level_name(fresh->log_level));
+}
+
+/* Wait for signals until every worker has exited. */
+static int ts_signal_loop(ts_server_t *server, const sigset_t *set, int argc, char **argv)
+{
+    int draining = 0;
+
+    while (!ts_server_done(server)) {
+        struct timespec tick = {0, 100 * 1000 * 1000};
+        int sig = sigtimedwait(set, NULL, &tick);
+
+        if (sig < 0)
+            continue; /* timeout or EINTR: check the workers again */
+        if (sig == SIGHUP) {
+            ts_reload(server, argc, argv);
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            if (draining) {
+                ts_log_warn("second %s: exiting now", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+                return 1;
+            }
+            draining = 1;
+            ts_log_info("%s: draining (at most %u s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                        ts_server_config(server)->drain_timeout);
+            ts_server_drain(server);
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    ts_config_t *cfg = ts_calloc(1, sizeof(*cfg));
+    ts_server_t server;
+    sigset_t set;
+    int rc;
+
+    rc = ts_config_load(cfg, argc, argv, stdout, stderr);
+    if (rc != TS_CONFIG_RUN) {
+        if (rc == TS_CONFIG_EXIT)
+            ts_config_free(cfg);
+        free(cfg);
+        return rc == TS_CONFIG_EXIT ? 0 : 2;
+    }
+    ts_log_set_level(cfg->log_level);
+
+    /* Block the signals main waits for before any thread exists, so every
+     * worker inherits the mask. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    ts_raise_nofile();
+
+    ts_listener_spec_t specs[] = {
+        {"http", &cfg->http, SOCK_STREAM, &ts_http_ops},
+    };
+    if (ts_server_init(&server, cfg, specs, TS_ARRAY_SIZE(specs)) != TS_OK) {
+        ts_config_free(cfg);
+        free(cfg);
+        return 1;
+    }
+    ts_log_info("tsunagi %s (%s) started: %d workers, web root %s", TS_VERSION, TS_GIT_COMMIT,
+                cfg->threads, cfg->web_root);
+    if (cfg->static_auth_secret_generated)
+        ts_log_info("no --static-auth-secret given: generated one for this run");
+    if (ts_server_start(&server) != TS_OK) {
+        ts_server_join(&server);
+        ts_server_free(&server);
+        ts_config_free(cfg);
+        free(cfg);
+        return 1;
+    }
+
+    if (ts_signal_loop(&server, &set, argc, argv) != 0)
+        _exit(0);
+
+    ts_server_join(&server);
+    ts_log_info("stopped");
+    cfg = server.config;
+    ts_server_free(&server);
+    ts_config_free(cfg);
+    free(cfg);
+    return 0;
+}
