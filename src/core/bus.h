@@ -26,6 +26,11 @@ static inline int ts_id_worker(uint64_t id)
     return (int)(id >> TS_ID_WORKER_SHIFT);
 }
 
+/* Ids in log lines read "worker.sequence": conn=1.42 */
+#define TS_ID_FMT "%d.%llu"
+#define TS_ID_ARG(id)                                                                              \
+    ts_id_worker(id), (unsigned long long)((id) & ((1ULL << TS_ID_WORKER_SHIFT) - 1))
+
 typedef struct ts_bus_msg_s ts_bus_msg_t;
 struct ts_bus_msg_s {
     ts_bus_msg_t *next;

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/bus.h"
 #include "core/common.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -14,6 +15,8 @@
 /* After a graceful close: how long and how much input to discard. */
 #define TS_LINGER_MS    2000
 #define TS_LINGER_BYTES (1024 * 1024)
+/* How long a closing connection may take to accept our last bytes. */
+#define TS_CLOSE_WRITE_MS 5000
 
 static void ts_conn_free(ts_conn_t *c);
 
@@ -185,8 +188,10 @@ static void ts_conn_on_timer(ts_loop_t *loop, ts_timer_t *t)
 {
     ts_conn_t *c = ts_container_of(t, ts_conn_t, timer);
 
-    if (c->flags & TS_CONN_LINGER) {
-        ts_conn_close(c, c->close_reason ? c->close_reason : "linger timeout");
+    if (c->flags & (TS_CONN_LINGER | TS_CONN_CLOSE_AFTER)) {
+        /* Lingering ended, or a peer that does not read kept us from
+         * writing our last words: give up on it. */
+        ts_conn_close(c, c->close_reason ? c->close_reason : "close timeout");
         return;
     }
     if (c->ops->on_timeout != NULL) {
@@ -227,7 +232,10 @@ void ts_conn_close_after_write(ts_conn_t *c, const char *reason)
     c->flags |= TS_CONN_CLOSE_AFTER;
     if (reason != NULL)
         c->close_reason = reason;
-    ts_buf_release(&c->in, &c->worker->pool);
+    /* Input is not released here: a protocol may still be reading it
+     * (this can run inside on_read); reading stops on the flag and the
+     * buffer goes when lingering starts. */
+    ts_conn_set_timeout(c, TS_CLOSE_WRITE_MS);
     if (!(c->flags & TS_CONN_IN_READ))
         ts_defer(&c->worker->loop, &c->defer);
 }
@@ -279,6 +287,11 @@ ts_conn_t *ts_conn_new(ts_worker_t *w, int fd, const struct sockaddr *peer,
     ts_timer_init(&c->timer, ts_conn_on_timer);
     ts_defer_init(&c->defer, ts_conn_on_deferred);
     c->id = ts_worker__conn_added(w, c, ops->kind);
+    if (ts_log_enabled(TS_LOG_DEBUG)) {
+        char addr[TS_ADDRSTRLEN];
+        ts_log_debug("conn=" TS_ID_FMT " peer=%s %s open", TS_ID_ARG(c->id),
+                     ts_peer_str(&c->peer, addr, sizeof(addr)), ops->name);
+    }
     if (ts_io_start(&w->loop, &c->io, TS_IO_READ) != TS_OK) {
         ts_log_error("epoll_ctl add: %s", strerror(errno));
         ts_conn_close(c, "epoll_ctl failed");
@@ -295,7 +308,7 @@ static void ts_conn_free(ts_conn_t *c)
     char peer[TS_ADDRSTRLEN];
 
     if (ts_log_enabled(TS_LOG_DEBUG))
-        ts_log_debug("conn=%llu peer=%s %s closed: %s", (unsigned long long)c->id,
+        ts_log_debug("conn=" TS_ID_FMT " peer=%s %s closed: %s", TS_ID_ARG(c->id),
                      ts_peer_str(&c->peer, peer, sizeof(peer)), c->ops->name,
                      c->close_reason ? c->close_reason : "done");
     if (c->ops->on_close != NULL)

@@ -315,8 +315,22 @@ int ts_worker_start(ts_worker_t *w)
     return TS_OK;
 }
 
+void *ts_worker_local(ts_worker_t *w, int slot, void *(*create)(void), void (*destroy)(void *))
+{
+    if (w->locals[slot].ptr == NULL) {
+        w->locals[slot].ptr = create();
+        w->locals[slot].destroy = destroy;
+    }
+    return w->locals[slot].ptr;
+}
+
 void ts_worker_free(ts_worker_t *w)
 {
+    for (size_t i = 0; i < TS_ARRAY_SIZE(w->locals); i++) {
+        if (w->locals[i].ptr != NULL)
+            w->locals[i].destroy(w->locals[i].ptr);
+        w->locals[i].ptr = NULL;
+    }
     ts_worker_close_listeners(w);
     free(w->listeners);
     w->listeners = NULL;

@@ -55,7 +55,16 @@ struct ts_worker_s {
     int draining;
     char http_date[32]; /* "Sun, 22 Nov 2026 00:45:04 GMT" */
     ts_msg_handler_t handlers[8]; /* protocol messages: type - TS_MSG_USER */
+    struct {
+        void *ptr;
+        void (*destroy)(void *ptr);
+    } locals[4]; /* per-worker state of protocols; see ts_worker_local() */
 };
+
+/* Per-worker state a protocol keeps (e.g. a shared compressor), created on
+ * first use and destroyed with the worker. */
+enum { TS_LOCAL_WS_DEFLATE = 0 };
+void *ts_worker_local(ts_worker_t *w, int slot, void *(*create)(void), void (*destroy)(void *));
 
 /* Set up a worker on the calling thread's stack of objects (no thread yet). */
 int ts_worker_init(ts_worker_t *w, ts_server_t *server, int index);

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "core/bus.h"
 #include "core/common.h"
 #include "core/log.h"
 #include "core/server.h"
@@ -11,6 +12,9 @@
 
 enum { TS_HTTP_S_HEAD = 0, TS_HTTP_S_BODY, TS_HTTP_S_CHUNKED };
 enum { TS_HTTP_T_REQUEST = 0, TS_HTTP_T_IDLE };
+
+/* ts_http_process_one(): the connection now speaks another protocol. */
+#define TS_HTTP_UPGRADED 1
 
 static const char ts_http_continue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -36,8 +40,8 @@ static void ts_http_log_request(ts_http_conn_t *hc, const ts_http_ctx_t *ctx)
 
     if (!ts_log_enabled(TS_LOG_DEBUG))
         return;
-    ts_log_debug("conn=%llu peer=%s \"%.*s %.*s HTTP/1.%d\" %d %zu",
-                 (unsigned long long)hc->conn.id, ts_peer_str(&hc->conn.peer, peer, sizeof(peer)),
+    ts_log_debug("conn=" TS_ID_FMT " peer=%s \"%.*s %.*s HTTP/1.%d\" %d %zu",
+                 TS_ID_ARG(hc->conn.id), ts_peer_str(&hc->conn.peer, peer, sizeof(peer)),
                  (int)TS_MIN(req->method_name.len, 16), req->method_name.base,
                  (int)TS_MIN(req->target.len, 256), req->target.base, req->minor_version,
                  ctx->status, ctx->bytes);
@@ -51,14 +55,14 @@ static void ts_http_fail(ts_http_conn_t *hc, int status, const char *why)
 
     memset(&ctx, 0, sizeof(ctx));
     ctx.hc = hc;
-    ts_log_debug("conn=%llu peer=%s bad request: %d %s", (unsigned long long)hc->conn.id,
+    ts_log_debug("conn=" TS_ID_FMT " peer=%s bad request: %d %s", TS_ID_ARG(hc->conn.id),
                  ts_peer_str(&hc->conn.peer, peer, sizeof(peer)), status, why);
     ts_http_respond_error(&ctx, status, why);
     ts_conn_close_after_write(&hc->conn, why);
 }
 
 static void ts_http_dispatch(ts_http_conn_t *hc, const http_request_t *req, const char *body,
-                             size_t body_len)
+                             size_t body_len, ts_http_ctx_t *out)
 {
     ts_http_ctx_t ctx;
 
@@ -73,6 +77,7 @@ static void ts_http_dispatch(ts_http_conn_t *hc, const http_request_t *req, cons
     ts_http_log_request(hc, &ctx);
     if (!ctx.keep_alive)
         ts_conn_close_after_write(&hc->conn, "connection: close");
+    *out = ctx;
 }
 
 /*
@@ -85,6 +90,7 @@ static int ts_http_process_one(ts_http_conn_t *hc)
     const char *buf = ts_buf_head(&c->in);
     size_t len = c->in.len, total;
     http_request_t req;
+    ts_http_ctx_t ctx;
     int rc;
 
     if (hc->state == TS_HTTP_S_HEAD) {
@@ -161,12 +167,19 @@ static int ts_http_process_one(ts_http_conn_t *hc)
         }
     }
     ts_http_dispatch(hc, &req, ts_buf_head(&c->in) + hc->head_len,
-                     hc->state == TS_HTTP_S_HEAD ? 0 : hc->body_len);
+                     hc->state == TS_HTTP_S_HEAD ? 0 : hc->body_len, &ctx);
     ts_buf_consume(&c->in, &c->worker->pool, total);
     memset(&hc->ps, 0, sizeof(hc->ps));
     hc->state = TS_HTTP_S_HEAD;
     hc->sent_continue = 0;
     hc->head_len = hc->body_len = hc->raw_used = 0;
+    if (ctx.upgrade != NULL) {
+        /* Another protocol owns the connection (and the bytes after this
+         * request) from here on. */
+        ts_timer_stop(&c->worker->loop, &c->timer);
+        ctx.upgrade(hc, ctx.upgrade_arg);
+        return TS_HTTP_UPGRADED;
+    }
     return TS_OK;
 }
 
@@ -182,7 +195,10 @@ static int ts_http_on_read(ts_conn_t *c)
             ts_conn_pause_read(c);
             return TS_OK;
         }
-        if (ts_http_process_one(hc) == TS_ERR_AGAIN)
+        int rc = ts_http_process_one(hc);
+        if (rc == TS_HTTP_UPGRADED)
+            return TS_OK;
+        if (rc == TS_ERR_AGAIN)
             break;
     }
     if (c->in.len == 0 && hc->state == TS_HTTP_S_HEAD &&

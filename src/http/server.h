@@ -14,7 +14,9 @@
 
 #define TS_HTTP_MAX_BODY (64 * 1024)
 
-typedef struct {
+typedef struct ts_http_conn_s ts_http_conn_t;
+
+struct ts_http_conn_s {
     ts_conn_t conn; /* first: the connection layer allocates this struct */
     http_parse_state_t ps;
     http_chunked_t chunked;
@@ -26,7 +28,7 @@ typedef struct {
     uint32_t body_len;   /* Content-Length, or chunked bytes decoded so far */
     uint32_t raw_used;   /* chunked: encoded bytes consumed after the head */
     uint32_t requests;   /* answered on this connection */
-} ts_http_conn_t;
+};
 
 /* What a route handler gets. */
 typedef struct {
@@ -37,6 +39,10 @@ typedef struct {
     int keep_alive; /* the response keeps the connection open */
     int status;     /* set by the response functions */
     size_t bytes;   /* body bytes sent */
+    /* Set by a handler that takes the connection over (WebSocket upgrade):
+     * called once the request is consumed; the HTTP layer then steps aside. */
+    void (*upgrade)(ts_http_conn_t *hc, void *arg);
+    void *upgrade_arg;
 } ts_http_ctx_t;
 
 typedef void (*ts_http_handler_t)(ts_http_ctx_t *ctx);
