@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "http/server.h"
+#include "tls/tls.h"
 
 static void ts_raise_nofile(void)
 {
@@ -103,10 +104,26 @@ int main(int argc, char **argv)
 
     ts_raise_nofile();
 
-    ts_listener_spec_t specs[] = {
-        {"http", &cfg->http, SOCK_STREAM, &ts_http_ops},
-    };
-    if (ts_server_init(&server, cfg, specs, TS_ARRAY_SIZE(specs)) != TS_OK) {
+    ts_listener_spec_t specs[2];
+    size_t nspecs = 0;
+    ts_tls_ctx_t *tls_ctx = NULL;
+
+    if (cfg->http.set)
+        specs[nspecs++] = (ts_listener_spec_t){"http", &cfg->http, SOCK_STREAM, &ts_http_ops, NULL};
+    if (cfg->https.set) {
+        char err[512];
+        tls_ctx = ts_tls_ctx_new(cfg->cert, cfg->pkey, err, sizeof(err));
+        if (tls_ctx == NULL) {
+            fprintf(stderr, "tsunagi: %s\n", err);
+            ts_config_free(cfg);
+            free(cfg);
+            return 1;
+        }
+        specs[nspecs++] =
+            (ts_listener_spec_t){"https", &cfg->https, SOCK_STREAM, &ts_http_ops, tls_ctx};
+    }
+    if (ts_server_init(&server, cfg, specs, nspecs) != TS_OK) {
+        ts_tls_ctx_free(tls_ctx);
         ts_config_free(cfg);
         free(cfg);
         return 1;
@@ -130,6 +147,7 @@ int main(int argc, char **argv)
     ts_log_info("stopped");
     cfg = server.config;
     ts_server_free(&server);
+    ts_tls_ctx_free(tls_ctx);
     ts_config_free(cfg);
     free(cfg);
     return 0;

@@ -18,6 +18,8 @@
 #include "core/loop.h"
 #include "core/net.h"
 
+struct ssl_st;
+struct ssl_ctx_st;
 typedef struct ts_conn_s ts_conn_t;
 typedef struct ts_worker_s ts_worker_t;
 
@@ -49,6 +51,8 @@ typedef struct {
 #define TS_CONN_NOTIFY_DRAIN 0x10 /* call ops->on_drain when out empties */
 #define TS_CONN_EOF          0x20 /* the peer closed its side */
 #define TS_CONN_IN_READ      0x40 /* inside on_read: output is flushed after it */
+#define TS_CONN_TLS_WANT_W   0x80 /* TLS: a read or handshake waits for writability */
+#define TS_CONN_READ_AGAIN   0x100 /* TLS: decrypted bytes still pending: read again */
 
 /* Output backlog past which a connection stops reading its input. */
 #define TS_CONN_OUT_HIGH (256 * 1024)
@@ -65,6 +69,7 @@ struct ts_conn_s {
     ts_timer_t timer;
     ts_defer_t defer;
     ts_peer_t peer;
+    struct ssl_st *tls;       /* owned; NULL for plain TCP */
     uint32_t discarded;       /* bytes thrown away while lingering */
     const char *close_reason; /* static string for the log line */
 };
@@ -89,6 +94,6 @@ void ts_conn_set_ops(ts_conn_t *c, const ts_conn_ops_t *ops, void *proto);
 
 /* Called by the worker: adopt an accepted socket. */
 ts_conn_t *ts_conn_new(ts_worker_t *w, int fd, const struct sockaddr *peer,
-                       const ts_conn_ops_t *ops);
+                       const ts_conn_ops_t *ops, struct ssl_ctx_st *tls_ctx);
 
 #endif

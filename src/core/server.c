@@ -58,7 +58,7 @@ int ts_server_init(ts_server_t *s, ts_config_t *cfg, const ts_listener_spec_t *s
         }
         s->bus.inboxes[i] = &s->workers[i].inbox;
         for (size_t l = 0; l < nspecs; l++)
-            ts_worker_add_listener(&s->workers[i], fds[l][i], specs[l].ops);
+            ts_worker_add_listener(&s->workers[i], fds[l][i], specs[l].ops, specs[l].tls_ctx);
     }
     return TS_OK;
 

@@ -18,6 +18,7 @@ typedef struct {
     ts_endpoint_t *endpoint;
     int type; /* SOCK_STREAM */
     const ts_conn_ops_t *ops;
+    struct ssl_ctx_st *tls_ctx; /* not owned; NULL: plain TCP */
 } ts_listener_spec_t;
 
 struct ts_server_s {

@@ -91,17 +91,18 @@ static void ts_listener_on_accept(ts_loop_t *loop, ts_io_t *io, uint32_t events)
             ts_log_debug("peer=%s refused: --max-connections %u reached",
                          ts_sockaddr_str((struct sockaddr *)&ss, peer, sizeof(peer)),
                          cfg->max_connections);
-            if (l->kind == TS_PROTO_HTTP)
+            if (l->kind == TS_PROTO_HTTP && l->tls_ctx == NULL)
                 ts_listener_refuse(fd);
             close(fd);
             continue;
         }
         ts_net_tune_accepted(fd);
-        ts_conn_new(w, fd, (struct sockaddr *)&ss, l->ops);
+        ts_conn_new(w, fd, (struct sockaddr *)&ss, l->ops, l->tls_ctx);
     }
 }
 
-void ts_worker_add_listener(ts_worker_t *w, int fd, const ts_conn_ops_t *ops)
+void ts_worker_add_listener(ts_worker_t *w, int fd, const ts_conn_ops_t *ops,
+                            struct ssl_ctx_st *tls_ctx)
 {
     ts_listener_t *l;
 
@@ -113,6 +114,7 @@ void ts_worker_add_listener(ts_worker_t *w, int fd, const ts_conn_ops_t *ops)
     l->worker = w;
     l->ops = ops;
     l->kind = ops->kind;
+    l->tls_ctx = tls_ctx;
     ts_timer_init(&l->backoff, ts_listener_on_backoff);
 }
 

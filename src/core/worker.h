@@ -31,6 +31,7 @@ typedef struct {
     ts_worker_t *worker;
     const ts_conn_ops_t *ops;
     int kind; /* enum ts_proto_kind */
+    struct ssl_ctx_st *tls_ctx; /* not owned; NULL: plain TCP */
     ts_timer_t backoff; /* accept paused after EMFILE/ENFILE */
 } ts_listener_t;
 
@@ -70,7 +71,8 @@ void *ts_worker_local(ts_worker_t *w, int slot, void *(*create)(void), void (*de
 int ts_worker_init(ts_worker_t *w, ts_server_t *server, int index);
 void ts_worker_free(ts_worker_t *w);
 /* Take ownership of a listening socket. */
-void ts_worker_add_listener(ts_worker_t *w, int fd, const ts_conn_ops_t *ops);
+void ts_worker_add_listener(ts_worker_t *w, int fd, const ts_conn_ops_t *ops,
+                            struct ssl_ctx_st *tls_ctx);
 int ts_worker_start(ts_worker_t *w);
 
 /* Internal to the core: connections register and unregister themselves. */
