@@ -3,15 +3,15 @@
 #   scripts/deps.sh build   compiler, CMake, libraries (make, make run)
 #   scripts/deps.sh test    + cmocka, sanitizer runtime, test peers (make test)
 #   scripts/deps.sh fuzz    + clang and libFuzzer (make fuzz)
-#   scripts/deps.sh bench   + wrk, nginx, gnuplot (make bench)
+#   scripts/deps.sh bench   + wrk, nginx, gnuplot, libwebsockets (make bench)
 set -eu
 profile=${1:-build}
 cd "$(dirname "$0")/.."
 
 build_pkgs="build-essential cmake pkg-config libssl-dev zlib1g-dev libjansson-dev"
-test_pkgs="$build_pkgs libcmocka-dev curl python3 procps iproute2"
+test_pkgs="$build_pkgs libcmocka-dev curl python3 procps iproute2 openssl chromium python3-websockets"
 fuzz_pkgs="$build_pkgs clang libclang-rt-14-dev"
-bench_pkgs="$build_pkgs wrk nginx-light gnuplot-nox python3 procps"
+bench_pkgs="$build_pkgs wrk nginx-light gnuplot-nox python3 procps libwebsockets-dev"
 
 case "$profile" in
 build) pkgs=$build_pkgs ;;
@@ -28,6 +28,12 @@ for p in $pkgs; do
         missing="$missing $p"
     fi
 done
+
+# Node.js may come from elsewhere than Debian (with its own npm): ask for the
+# commands, not the packages.
+if [ "$profile" = test ] && ! command -v npm >/dev/null 2>&1; then
+    missing="$missing nodejs npm"
+fi
 
 if [ -n "$missing" ]; then
     echo "deps.sh: installing$missing"

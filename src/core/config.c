@@ -9,6 +9,7 @@
  */
 #include "core/config.h"
 
+#include "core/addr.h"
 #include "core/common.h"
 #include "core/log.h"
 
@@ -89,6 +90,17 @@ static const ts_config_option_t options[] = {
     {"signaling-key", "K", "key signaling clients must present", NULL, "none",
      TS_OPT_STRING, TS_OPT_SIGNALING, TS_OPT_RELOAD, F(signaling_key), 0, 0, 0},
 
+    {"allowed-origin", "ORIGIN", "allowed WebSocket Origin (repeatable)", NULL, "any",
+     TS_OPT_ORIGIN, TS_OPT_WEBSOCKET, TS_OPT_RELOAD, F(allowed_origins), F(nallowed_origins), 0, 0},
+    {"ws-max-message", "BYTES", "largest message a client may send", "1048576", NULL,
+     TS_OPT_UINT, TS_OPT_WEBSOCKET, TS_OPT_RELOAD, F(ws_max_message), 0, 1024, 1073741824},
+    {"ws-idle-timeout", "SECONDS", "Ping after this much silence, then close", "60", NULL,
+     TS_OPT_UINT, TS_OPT_WEBSOCKET, TS_OPT_RELOAD, F(ws_idle_timeout), 0, 1, 3600},
+    {"ws-send-queue", "BYTES", "unsent bytes per client before it is closed", "1048576", NULL,
+     TS_OPT_UINT, TS_OPT_WEBSOCKET, TS_OPT_RELOAD, F(ws_send_queue), 0, 65536, 1073741824},
+    {"ws-deflate", NULL, "accept permessage-deflate compression", "on", NULL,
+     TS_OPT_FLAG, TS_OPT_WEBSOCKET, TS_OPT_RELOAD, F(ws_deflate), 0, 0, 0},
+
     {"threads", "N", "worker threads", NULL, "number of online CPUs",
      TS_OPT_UINT, TS_OPT_LIMITS, 0, F(threads), 0, 1, 256},
     {"max-connections", "N", "open TCP connections at most, 0: unlimited", "0", NULL,
@@ -103,15 +115,19 @@ static const ts_config_option_t options[] = {
     {"log-level", "L", "error, warn, info or debug", "info", NULL,
      TS_OPT_LOG_LEVEL, TS_OPT_LOGGING, TS_OPT_RELOAD, F(log_level), 0, 0, 0},
 };
+
+static const char *const group_names[] = {
+    [TS_OPT_GENERAL] = "General",
+    [TS_OPT_LISTENERS] = "Listeners",
+    [TS_OPT_TURN] = "TURN",
+    [TS_OPT_SIGNALING] = "Signaling",
+    [TS_OPT_WEBSOCKET] = "WebSocket",
+    [TS_OPT_LIMITS] = "Limits",
+    [TS_OPT_LOGGING] = "Logging",
+};
 /* clang-format on */
 
 #define NOPT TS_ARRAY_SIZE(options)
-
-static const char *const group_names[] = {
-    [TS_OPT_GENERAL] = "General", [TS_OPT_LISTENERS] = "Listeners",
-    [TS_OPT_TURN] = "TURN",       [TS_OPT_SIGNALING] = "Signaling",
-    [TS_OPT_LIMITS] = "Limits",   [TS_OPT_LOGGING] = "Logging",
-};
 
 /* Where a value came from; a later source overrides an earlier one. */
 enum { SRC_DEFAULT, SRC_FILE, SRC_CMDLINE };
@@ -185,171 +201,6 @@ const ts_config_option_t *ts_config_options(size_t *count)
     return options;
 }
 
-/* ---- addresses ---------------------------------------------------------- */
-
-/* Decimal digits only: no sign, no space. Saturates far above any limit. */
-static int parse_decimal(const char *s, unsigned long long *out)
-{
-    unsigned long long v = 0;
-
-    if (*s == '\0')
-        return -1;
-    for (; *s != '\0'; s++) {
-        if (*s < '0' || *s > '9')
-            return -1;
-        if (v < 100000000000ULL)
-            v = v * 10 + (unsigned)(*s - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-static int ip_parse_n(const char *s, size_t n, int *family, uint8_t out[16])
-{
-    char buf[INET6_ADDRSTRLEN];
-
-    if (n == 0 || n >= sizeof(buf))
-        return -1;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    memset(out, 0, 16);
-    if (inet_pton(AF_INET, buf, out) == 1) {
-        *family = AF_INET;
-        return 0;
-    }
-    if (inet_pton(AF_INET6, buf, out) == 1) {
-        *family = AF_INET6;
-        return 0;
-    }
-    return -1;
-}
-
-/* NULL on success, else why s is not an endpoint. */
-static const char *endpoint_parse(const char *s, ts_endpoint_t *ep)
-{
-    const char *host, *port, *colon;
-    size_t hlen;
-    int family = AF_INET;
-    uint8_t addr[16] = {0};
-    unsigned long long p;
-
-    memset(ep, 0, sizeof(*ep));
-    if (strlen(s) >= sizeof(ep->text))
-        return "too long";
-    if (s[0] == '[') {
-        const char *end = strchr(s, ']');
-        if (end == NULL)
-            return "missing ']'";
-        if (end[1] != ':')
-            return "missing :PORT after ']'";
-        host = s + 1;
-        hlen = (size_t)(end - host);
-        port = end + 2;
-        family = AF_INET6;
-    } else {
-        colon = strrchr(s, ':');
-        if (colon == NULL) {
-            host = s;
-            hlen = 0;
-            port = s;
-        } else {
-            if (memchr(s, ':', (size_t)(colon - s)) != NULL)
-                return "an IPv6 address needs brackets: [ADDR]:PORT";
-            host = s;
-            hlen = (size_t)(colon - s);
-            port = colon + 1;
-        }
-    }
-    if (*port == '\0')
-        return "missing port";
-    if (parse_decimal(port, &p) != 0)
-        return "bad port";
-    if (p > 65535)
-        return "port above 65535";
-    if (hlen > 0 || family == AF_INET6) {
-        int got;
-        if (ip_parse_n(host, hlen, &got, addr) != 0 || got != family)
-            return "bad address";
-    }
-    if (family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&ep->sa;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)p);
-        memcpy(&sin->sin_addr, addr, 4);
-        ep->len = sizeof(*sin);
-    } else {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ep->sa;
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((uint16_t)p);
-        memcpy(&sin6->sin6_addr, addr, 16);
-        ep->len = sizeof(*sin6);
-    }
-    ep->set = 1;
-    memcpy(ep->text, s, strlen(s) + 1);
-    return NULL;
-}
-
-int ts_endpoint_parse(const char *s, ts_endpoint_t *ep)
-{
-    return endpoint_parse(s, ep) == NULL ? TS_OK : TS_ERR_CONFIG;
-}
-
-static const char *range_prefix(ts_ip_range_t *r, const char *s)
-{
-    unsigned long long prefix;
-    unsigned bytes = r->family == AF_INET ? 4 : 16;
-
-    if (parse_decimal(s, &prefix) != 0 || prefix > bytes * 8)
-        return r->family == AF_INET ? "the prefix must be 0..32" : "the prefix must be 0..128";
-    for (unsigned i = 0; i < bytes; i++) {
-        unsigned keep = prefix >= (i + 1) * 8 ? 8 : prefix > i * 8 ? (unsigned)prefix - i * 8 : 0;
-        uint8_t mask = keep != 0 ? (uint8_t)(0xffu << (8 - keep)) : 0;
-        r->lo[i] &= mask;
-        r->hi[i] = (uint8_t)(r->lo[i] | (uint8_t)~mask);
-    }
-    return NULL;
-}
-
-/* NULL on success, else why s is not a range. */
-static const char *range_parse(const char *s, ts_ip_range_t *r)
-{
-    const char *dash = strchr(s, '-'), *slash = strchr(s, '/');
-    const char *why = NULL;
-    int family2;
-
-    memset(r, 0, sizeof(*r));
-    if (dash != NULL && slash != NULL)
-        return "give IP1-IP2 or IP/prefix, not both";
-    if (slash != NULL) {
-        if (ip_parse_n(s, (size_t)(slash - s), &r->family, r->lo) != 0)
-            return "bad address";
-        why = range_prefix(r, slash + 1);
-    } else if (dash != NULL) {
-        if (ip_parse_n(s, (size_t)(dash - s), &r->family, r->lo) != 0 ||
-            ip_parse_n(dash + 1, strlen(dash + 1), &family2, r->hi) != 0)
-            return "bad address";
-        if (family2 != r->family)
-            why = "both ends must be IPv4 or both IPv6";
-        else if (memcmp(r->lo, r->hi, r->family == AF_INET ? 4 : 16) > 0)
-            why = "the first address is above the second";
-    } else {
-        if (ip_parse_n(s, strlen(s), &r->family, r->lo) != 0)
-            return "bad address";
-        memcpy(r->hi, r->lo, 16);
-    }
-    if (why != NULL) {
-        memset(r, 0, sizeof(*r));
-        return why;
-    }
-    r->text = ts_strdup(s);
-    return NULL;
-}
-
-int ts_ip_range_parse(const char *s, ts_ip_range_t *r)
-{
-    return range_parse(s, r) == NULL ? TS_OK : TS_ERR_CONFIG;
-}
-
 /* ---- one parser per kind -------------------------------------------------- */
 
 typedef int (*opt_parse_fn)(cfg_parse_t *st, const ts_config_option_t *o, const char *v,
@@ -367,8 +218,7 @@ static int parse_endpoint_opt(cfg_parse_t *st, const ts_config_option_t *o, cons
         memcpy(ep->text, "off", 4);
         return TS_OK;
     }
-    why = endpoint_parse(v, &parsed);
-    if (why != NULL)
+    if (ts_endpoint_parse(v, &parsed, &why) != TS_OK)
         return cfg_error(st, "%s: '%s' is not ADDR:PORT (%s)", where, v, why);
     *ep = parsed;
     return TS_OK;
@@ -391,7 +241,7 @@ static int parse_uint_opt(cfg_parse_t *st, const ts_config_option_t *o, const ch
 {
     unsigned long long n;
 
-    if (parse_decimal(v, &n) != 0)
+    if (ts_decimal_parse(v, &n) != TS_OK)
         return cfg_error(st, "%s: '%s' is not a number", where, v);
     if (n < o->min || n > o->max)
         return cfg_error(st, "%s: %s is not in %u..%u", where, v, o->min, o->max);
@@ -440,7 +290,7 @@ static int parse_ip_opt(cfg_parse_t *st, const ts_config_option_t *o, const char
     uint8_t addr[16];
     int family;
 
-    if (ip_parse_n(v, strlen(v), &family, addr) != 0)
+    if (ts_ip_parse(v, strlen(v), &family, addr) != TS_OK)
         return cfg_error(st, "%s: '%s' is not an IP address", where, v);
     return parse_string_opt(st, o, v, where);
 }
@@ -478,12 +328,27 @@ static int parse_range_opt(cfg_parse_t *st, const ts_config_option_t *o, const c
     ts_ip_range_t **ranges = FIELD(st->cfg, o, ts_ip_range_t *);
     size_t *n = COUNT(st->cfg, o);
     ts_ip_range_t r;
-    const char *why = range_parse(v, &r);
+    const char *why;
 
-    if (why != NULL)
+    if (ts_ip_range_parse(v, &r, &why) != TS_OK)
         return cfg_error(st, "%s: '%s' is not an address range (%s)", where, v, why);
     *ranges = ts_realloc(*ranges, (*n + 1) * sizeof(**ranges));
     (*ranges)[(*n)++] = r;
+    return TS_OK;
+}
+
+static int parse_origin_opt(cfg_parse_t *st, const ts_config_option_t *o, const char *v,
+                            const char *where)
+{
+    char ***origins = FIELD(st->cfg, o, char **);
+    size_t *n = COUNT(st->cfg, o);
+    char *origin;
+    const char *why;
+
+    if (ts_origin_parse(v, &origin, &why) != TS_OK)
+        return cfg_error(st, "%s: '%s' is not an origin (%s)", where, v, why);
+    *origins = ts_realloc(*origins, (*n + 1) * sizeof(**origins));
+    (*origins)[(*n)++] = origin;
     return TS_OK;
 }
 
@@ -497,6 +362,7 @@ static const opt_parse_fn opt_parsers[] = {
     [TS_OPT_IP] = parse_ip_opt,
     [TS_OPT_USER] = parse_user_opt,
     [TS_OPT_IP_RANGE] = parse_range_opt,
+    [TS_OPT_ORIGIN] = parse_origin_opt,
     [TS_OPT_ACTION] = NULL,
 };
 
@@ -529,9 +395,23 @@ static void option_free(ts_config_t *cfg, const ts_config_option_t *o)
         *COUNT(cfg, o) = 0;
         break;
     }
+    case TS_OPT_ORIGIN: {
+        char **v = *FIELD(cfg, o, char **);
+        for (size_t i = 0; i < *COUNT(cfg, o); i++)
+            free(v[i]);
+        free(v);
+        *FIELD(cfg, o, char **) = NULL;
+        *COUNT(cfg, o) = 0;
+        break;
+    }
     default:
         break;
     }
+}
+
+static int option_is_list(const ts_config_option_t *o)
+{
+    return o->kind == TS_OPT_USER || o->kind == TS_OPT_IP_RANGE || o->kind == TS_OPT_ORIGIN;
 }
 
 /* Every value goes through here, whichever source it came from. */
@@ -547,7 +427,7 @@ static int option_set(cfg_parse_t *st, const ts_config_option_t *o, const char *
         rc = cfg_error(st, "%s needs a value", where);
     else {
         /* A repeatable option's list from a higher source replaces the lower one's. */
-        if ((o->kind == TS_OPT_USER || o->kind == TS_OPT_IP_RANGE) && st->list_src[idx] < st->src) {
+        if (option_is_list(o) && st->list_src[idx] < st->src) {
             option_free(st->cfg, o);
             st->list_src[idx] = (unsigned char)st->src;
         }
@@ -1189,8 +1069,10 @@ void ts_config_usage(FILE *out)
         }
     }
     fputs("\nRANGE is IP, IP1-IP2 or IP/prefix (IPv4 or IPv6). ADDR:PORT takes [IPv6]:PORT;\n"
-          ":PORT or PORT alone listen on 0.0.0.0. A repeatable option given on the command\n"
-          "line replaces the file's list. * SIGHUP re-reads the --config file and applies\n"
-          "a new value of these options; the others keep their value until a restart.\n",
+          ":PORT or PORT alone listen on 0.0.0.0. ORIGIN is scheme://host[:port] (http or\n"
+          "https, no path) or null. A flag takes =false to turn it off: --ws-deflate=false.\n"
+          "A repeatable option given on the command line replaces the file's list.\n"
+          "* SIGHUP re-reads the --config file and applies a new value of these options;\n"
+          "the others keep their value until a restart.\n",
           out);
 }

@@ -12,28 +12,13 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/socket.h>
 
-/* A listening address such as 0.0.0.0:8080 or [::]:8080. */
-typedef struct {
-    int set; /* 0: the listener is off */
-    struct sockaddr_storage sa;
-    socklen_t len;
-    char text[64]; /* as given, for messages */
-} ts_endpoint_t;
+#include "core/addr.h"
 
 typedef struct {
     char *name; /* owned */
     char *pass; /* owned */
 } ts_user_t;
-
-/* An inclusive address range; a single IP has lo == hi. */
-typedef struct {
-    int family;     /* AF_INET or AF_INET6 */
-    uint8_t lo[16]; /* network byte order; 4 bytes used for AF_INET */
-    uint8_t hi[16];
-    char *text; /* owned, as given */
-} ts_ip_range_t;
 
 typedef struct ts_config_s {
     char *config_file; /* owned; NULL when none */
@@ -72,6 +57,14 @@ typedef struct ts_config_s {
     unsigned keepalive_timeout;
     unsigned request_timeout;
     unsigned drain_timeout;
+
+    /* WebSocket */
+    char **allowed_origins; /* owned array of owned strings; none: every Origin allowed */
+    size_t nallowed_origins;
+    unsigned ws_max_message;  /* bytes */
+    unsigned ws_idle_timeout; /* seconds of silence before a keepalive Ping */
+    unsigned ws_send_queue;   /* bytes of unsent output past which a client is closed */
+    int ws_deflate;           /* accept permessage-deflate */
 } ts_config_t;
 
 /* What ts_config_load() asks the caller to do. */
@@ -121,6 +114,7 @@ enum ts_opt_kind {
     TS_OPT_IP,        /* char *; one IPv4 or IPv6 address */
     TS_OPT_USER,      /* ts_user_t array + count; repeatable */
     TS_OPT_IP_RANGE,  /* ts_ip_range_t array + count; repeatable */
+    TS_OPT_ORIGIN,    /* char * array + count, Web origins; repeatable */
     TS_OPT_ACTION,    /* --help, --version */
 };
 
@@ -129,6 +123,7 @@ enum ts_opt_group {
     TS_OPT_LISTENERS,
     TS_OPT_TURN,
     TS_OPT_SIGNALING,
+    TS_OPT_WEBSOCKET,
     TS_OPT_LIMITS,
     TS_OPT_LOGGING,
 };
@@ -153,16 +148,5 @@ typedef struct {
 
 /* The table itself; *count gets its length. */
 const ts_config_option_t *ts_config_options(size_t *count);
-
-/*
- * Parse "IP", "IP1-IP2" or "IP/prefix" into r (r->text is then allocated:
- * the caller frees it). TS_OK or TS_ERR_CONFIG.
- */
-int ts_ip_range_parse(const char *s, ts_ip_range_t *r);
-/*
- * Parse "ADDR:PORT", "[v6]:PORT" or ":PORT"/"PORT" (all interfaces). ADDR is
- * numeric; port 0 lets the kernel pick. TS_OK or TS_ERR_CONFIG.
- */
-int ts_endpoint_parse(const char *s, ts_endpoint_t *ep);
 
 #endif

@@ -23,7 +23,7 @@ const char *ts_log_level_name(int level);
 void ts_log_set_worker(int worker);
 
 void ts_log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void ts_log_vwrite(int level, const char *fmt, va_list ap);
+void ts_log_vwrite(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 #define ts_log_enabled(lvl) ((lvl) <= ts_log_get_level())
 #define ts_log(lvl, ...)                                                                           \

@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HTTP_MAX_HEAD    8192 /* request line + headers, bytes */
-#define HTTP_MAX_HEADERS 100
+#define HTTP_MAX_HEAD        8192 /* request line + headers, bytes */
+#define HTTP_MAX_HEADERS     100
 #define HTTP_MAX_EMPTY_LINES 4    /* empty lines ignored before a request line (RFC 9112 2.2) */
 #define HTTP_MAX_CHUNK_LINE  4096 /* a chunk-size line with its extensions and CRLF, bytes */
 #define HTTP_MAX_TRAILER     8192 /* the trailer section of a chunked body, bytes */
@@ -52,7 +52,7 @@ enum http_method {
 #define HTTP_F_EXPECT_CONTINUE 0x08 /* Expect: 100-continue */
 
 typedef struct {
-    int method;      /* enum http_method */
+    int method; /* enum http_method */
     http_str_t method_name;
     http_str_t target; /* request-target as sent */
     http_str_t path;   /* target up to '?' */
@@ -62,7 +62,7 @@ typedef struct {
     size_t nheaders;
     int64_t content_length; /* -1 when absent */
     unsigned flags;         /* HTTP_F_* */
-    http_str_t host;        /* Host header value; len 0 when absent */
+    http_str_t host;        /* Host value (absolute-form: the target's authority); len 0 if none */
     size_t head_len;        /* bytes of request line + headers + blank line */
     int status;             /* on TS_ERR_PROTO / TS_ERR_LIMIT: the HTTP status to answer */
     const char *error;      /* on error: a short reason for the log line (static string) */
@@ -85,6 +85,25 @@ typedef struct {
  * Body framing is checked here (duplicate or conflicting Content-Length,
  * Content-Length with Transfer-Encoding, codings other than chunked, a body
  * over max_body) so a request is never mis-framed.
+ *
+ * Details a caller may meet:
+ *   - A bad line is refused as soon as its line end arrives; a bad byte in
+ *     the first 32 of a request line's method as soon as it arrives (a TLS
+ *     hello on the plain port is refused at once). A head that passes
+ *     HTTP_MAX_HEAD bytes is refused (431) without waiting for its end.
+ *   - Up to HTTP_MAX_EMPTY_LINES empty lines before the request line are
+ *     skipped (RFC 9112 2.2); head_len counts them, so buf + head_len is
+ *     still where the body or the next request starts.
+ *   - request-target bytes must be 0x21-0x7e, '#' excluded: non-ASCII must be
+ *     percent-encoded, or the request is refused (400).
+ *   - absolute-form ("http://host/p?q"): path and query come from the
+ *     target, host is its authority (RFC 9112 3.2.2); an empty path is the
+ *     static string "/", the one slice that does not point into buf.
+ *     authority-form is accepted for CONNECT only and its path is the target.
+ *   - Connection "close" wins over "keep-alive"; Expect: 100-continue is
+ *     ignored in HTTP/1.0 (RFC 9110 10.1.1) but other expectations get 417.
+ *   - After TS_OK, calling again with the same state and bytes gives the
+ *     same request. Zero the state before the next request.
  */
 int http_parse_request(http_parse_state_t *st, const char *buf, size_t len, size_t max_body,
                        http_request_t *req);
@@ -113,12 +132,16 @@ typedef struct {
  *   TS_ERR_AGAIN  more input needed (everything given was consumed)
  *   TS_ERR_PROTO  malformed (400)
  *   TS_ERR_LIMIT  the body grew past max_body (413)
+ * A chunk-size has at most 15 hex digits; extensions are checked against the
+ * grammar and ignored; trailer fields are checked and skipped. Size and
+ * trailer lines may end in a bare LF, chunk data must be followed by CRLF.
  */
-int http_chunked_decode(http_chunked_t *c, const char *src, size_t len, char *dst,
-                        size_t max_body, size_t *consumed, size_t *produced);
+int http_chunked_decode(http_chunked_t *c, const char *src, size_t len, char *dst, size_t max_body,
+                        size_t *consumed, size_t *produced);
 
 /* "%2e%2E" and friends: decode a URL path into out (cap bytes). Returns the
- * decoded length, or -1 on a bad escape, a NUL byte, or lack of room. */
+ * decoded length, or -1 on a bad escape, a NUL byte, or lack of room. '+' is
+ * left alone (it means space only in forms); out is not NUL-terminated. */
 long http_url_decode(const char *s, size_t len, char *out, size_t cap);
 
 #endif

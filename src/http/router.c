@@ -2,11 +2,25 @@
 
 #include <string.h>
 
+#include "core/server.h"
+#include "core/worker.h"
 #include "http/response.h"
+#include "ws/ws.h"
+
+/* /echo exists only with --echo (conformance tests and benchmarks). */
+static void ts_http_echo(ts_http_ctx_t *ctx)
+{
+    if (!ts_server_config(ctx->hc->conn.worker->server)->echo) {
+        ts_http_static(ctx);
+        return;
+    }
+    ts_ws_upgrade(ctx, &ts_ws_echo_endpoint);
+}
 
 static const ts_http_route_t ts_http_routes[] = {
     {"/healthz", 0, ts_http_healthz},
     {"/metrics", 0, ts_http_metrics},
+    {"/echo", 0, ts_http_echo},
 };
 
 static int ts_route_match(const ts_http_route_t *r, http_str_t path)

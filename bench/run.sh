@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# bench/run.sh — every benchmark section, then bench/results/README.md and charts.
+#
+#   bench/run.sh                      all sections (make bench runs this after make build)
+#   BENCH_SECTIONS="http" bench/run.sh   only the sections named
+#   BENCH_QUICK=1 bench/run.sh        a short smoke run (numbers not to be quoted)
+#   BENCH_STRICT=1 bench/run.sh       exit 3 when a target is missed
+#
+# A section is a folder bench/<name>/ with an executable run.sh. It is run
+# with BENCH_RAW (its own empty folder under results/raw/), TSUNAGI (the
+# binary), BENCH_SERVER_CPUS / BENCH_CLIENT_CPUS and BENCH_QUICK in the
+# environment, and leaves figures.tsv, samples.tsv, charts.tsv and method.md
+# in BENCH_RAW (the format is described at the top of bench/report.py).
+# A section that fails does not stop the others; the run then exits 1.
+set -euo pipefail
+
+bench=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$bench/.." && pwd)
+results=$bench/results
+raw=$results/raw
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=lib.sh
+. "$bench/lib.sh"
+
+export TSUNAGI=${TSUNAGI:-$root/build/tsunagi}
+export BENCH_QUICK=${BENCH_QUICK:-0}
+ncpu=$(nproc)
+export BENCH_SERVER_CPUS=${BENCH_SERVER_CPUS:-0}
+if [ "$ncpu" -ge 2 ]; then
+    export BENCH_CLIENT_CPUS=${BENCH_CLIENT_CPUS:-$((ncpu - 1))}
+else
+    bench_log "only one CPU: server and load generator share it; figures are not comparable with a 2-core run"
+    export BENCH_CLIENT_CPUS=${BENCH_CLIENT_CPUS:-0}
+fi
+SECTION_TIMEOUT=${BENCH_SECTION_TIMEOUT:-900} # seconds; a hung section is stopped
+
+bench_need "$BENCH_PY" gnuplot
+[ -x "$TSUNAGI" ] || bench_die "no tsunagi binary at $TSUNAGI (run: make build)"
+
+if [ -n "${BENCH_SECTIONS:-}" ]; then
+    sections=$BENCH_SECTIONS
+else
+    sections=''
+    for d in "$bench"/*/; do
+        [ -x "$d/run.sh" ] && sections="$sections $(basename "$d")"
+    done
+fi
+[ -n "${sections// /}" ] || bench_die "no bench sections found (bench/<name>/run.sh)"
+
+mkdir -p "$raw"
+printf 'section\tstatus\tseconds\n' >"$raw/sections.tsv"
+failed=0
+for s in $sections; do
+    [ -x "$bench/$s/run.sh" ] || bench_die "no section '$s' (bench/$s/run.sh)"
+    rm -rf "${raw:?}/$s"
+    mkdir -p "$raw/$s"
+    rm -f "$results/$s"-*.png
+    bench_log "section $s: start (log: $raw/$s/run.log)"
+    t0=$(date +%s)
+    status=ok
+    # The section's own output goes to its log and, line by line, to the terminal.
+    if ! BENCH_RAW=$raw/$s timeout --signal=TERM --kill-after=60 "$SECTION_TIMEOUT" \
+        "$bench/$s/run.sh" 2>&1 | tee "$raw/$s/run.log"; then
+        status=failed
+        failed=1
+    fi
+    secs=$(($(date +%s) - t0))
+    [ "$secs" -ge "$SECTION_TIMEOUT" ] && status="stopped after ${SECTION_TIMEOUT} s"
+    bench_log "section $s: $status in $secs s"
+    printf '%s\t%s\t%s\n' "$s" "$status" "$secs" >>"$raw/sections.tsv"
+done
+
+report_rc=0
+"$BENCH_PY" "$bench/report.py" "$results" || report_rc=$?
+[ "$report_rc" -eq 0 ] || [ "$report_rc" -eq 3 ] || bench_die "bench/report.py failed"
+bench_log "wrote $results/README.md"
+
+[ "$failed" -eq 0 ] || bench_die "a section failed; see $raw/<section>/run.log"
+if [ "$report_rc" -eq 3 ] && [ "${BENCH_STRICT:-0}" = 1 ]; then
+    exit 3
+fi
+exit 0
