@@ -942,15 +942,27 @@ int ts_config_load(ts_config_t *cfg, int argc, char **argv, FILE *out, FILE *err
     return config_build(cfg, argc, argv, out, err, NULL);
 }
 
+/*
+ * Compared as configured, not as in use: once open, a listener given port 0
+ * holds the port the kernel chose (the server writes it back into sa).
+ */
+static int endpoint_equal(const ts_endpoint_t *x, const ts_endpoint_t *y)
+{
+    ts_endpoint_t px, py;
+
+    if (!x->set || !y->set)
+        return x->set == y->set;
+    if (ts_endpoint_parse(x->text, &px, NULL) != TS_OK ||
+        ts_endpoint_parse(y->text, &py, NULL) != TS_OK)
+        return 0;
+    return px.len == py.len && memcmp(&px.sa, &py.sa, px.len) == 0;
+}
+
 static int option_equal(const ts_config_t *a, const ts_config_t *b, const ts_config_option_t *o)
 {
     switch (o->kind) {
-    case TS_OPT_ENDPOINT: {
-        const ts_endpoint_t *x = CFIELD(a, o, ts_endpoint_t), *y = CFIELD(b, o, ts_endpoint_t);
-        if (x->set != y->set)
-            return 0;
-        return !x->set || (x->len == y->len && memcmp(&x->sa, &y->sa, x->len) == 0);
-    }
+    case TS_OPT_ENDPOINT:
+        return endpoint_equal(CFIELD(a, o, ts_endpoint_t), CFIELD(b, o, ts_endpoint_t));
     case TS_OPT_STRING:
     case TS_OPT_PATH:
     case TS_OPT_IP: {
@@ -1026,11 +1038,10 @@ int ts_config_reload(const ts_config_t *old, ts_config_t *fresh, int argc, char 
         const ts_config_option_t *o = &options[i];
         if (o->flags & (TS_OPT_RELOAD | TS_OPT_CMDLINE))
             continue;
-        if (option_equal(old, fresh, o))
-            continue;
-        if (err != NULL)
+        if (!option_equal(old, fresh, o) && err != NULL)
             fprintf(err, "tsunagi: --%s cannot change at run time; keeping %s\n", o->name,
                     option_format(old, o, buf, sizeof(buf)));
+        /* Even an equal value: the running one may hold what the kernel chose (port 0). */
         option_copy(fresh, old, o);
     }
     return TS_OK;

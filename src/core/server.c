@@ -29,16 +29,16 @@ int ts_server_init(ts_server_t *s, ts_config_t *cfg, const ts_listener_spec_t *s
     /* Listeners first: a busy port refuses start-up before any thread runs. */
     for (opened = 0; opened < nspecs; opened++) {
         const ts_listener_spec_t *sp = &specs[opened];
+        struct sockaddr_storage sa = sp->endpoint->sa; /* the config stays as given */
         char addr[TS_ADDRSTRLEN];
 
-        if (ts_net_listen_group(&sp->endpoint->sa, sp->endpoint->len, sp->type, n,
-                                fds[opened]) != TS_OK) {
+        if (ts_net_listen_group(&sa, sp->endpoint->len, sp->type, n, fds[opened]) != TS_OK) {
             fprintf(stderr, "tsunagi: --%s %s: %s\n", sp->name, sp->endpoint->text,
                     strerror(errno));
             goto fail;
         }
         ts_log_info("listening on %s://%s (%d workers)", sp->name,
-                    ts_sockaddr_str((struct sockaddr *)&sp->endpoint->sa, addr, sizeof(addr)),
+                    ts_sockaddr_str((struct sockaddr *)&sa, addr, sizeof(addr)),
                     n);
     }
 

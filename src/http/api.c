@@ -18,8 +18,7 @@ static int ts_http_get_or_head(ts_http_ctx_t *ctx)
 {
     if (ctx->req->method == HTTP_GET || ctx->req->method == HTTP_HEAD)
         return 1;
-    ts_http_respond(ctx, 405, "application/json", "Allow: GET, HEAD\r\n",
-                    "{\"error\":\"method not allowed\",\"status\":405}\n", 45);
+    ts_http_respond_405(ctx, "GET, HEAD");
     return 0;
 }
 

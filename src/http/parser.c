@@ -266,11 +266,12 @@ static int parse_target(http_request_t *req)
     return TS_OK;
 }
 
-/* "HTTP/1.1" or "HTTP/1.0"; another well-formed version is 505. */
+/* "HTTP/1.x"; another well-formed major version is 505. */
 static int parse_version(const char *v, size_t n, http_request_t *req)
 {
-    if (n == 8 && memcmp(v, "HTTP/1.", 7) == 0 && (v[7] == '1' || v[7] == '0')) {
-        req->minor_version = v[7] - '0';
+    if (n == 8 && memcmp(v, "HTTP/1.", 7) == 0 && (unsigned)(v[7] - '0') < 10) {
+        /* A higher minor version is answered as HTTP/1.1 (RFC 9110 2.5). */
+        req->minor_version = v[7] == '0' ? 0 : 1;
         return TS_OK;
     }
     if (n == 8 && memcmp(v, "HTTP/", 5) == 0 && (unsigned)(v[5] - '0') < 10 && v[6] == '.' &&
@@ -385,6 +386,8 @@ static int replay_lines(const char *buf, size_t end, http_request_t *req)
 typedef struct {
     const http_str_t *host, *cl, *te;
     unsigned nte;
+    unsigned te_last_chunked;  /* the last coding seen so far is chunked */
+    unsigned te_chunked_early; /* chunked came before another coding */
     unsigned conn;   /* CONN_* */
     unsigned expect; /* 1: 100-continue, 2: something else */
     const char *dup; /* reason when a header that must be single is repeated */
@@ -393,6 +396,30 @@ typedef struct {
 #define CONN_CLOSE      0x1
 #define CONN_KEEP_ALIVE 0x2
 #define CONN_UPGRADE    0x4
+
+/* Follow the list of transfer codings (across repeated headers) to learn
+ * whether chunked is applied anywhere but last (RFC 9112 6.3, item 4). */
+static void scan_codings(http_str_t v, framing_t *f)
+{
+    size_t i = 0;
+
+    while (i <= v.len) {
+        size_t start, end;
+        while (i < v.len && (v.base[i] == ' ' || v.base[i] == '\t' || v.base[i] == ','))
+            i++;
+        if (i >= v.len)
+            break;
+        start = i;
+        while (i < v.len && v.base[i] != ',')
+            i++;
+        end = i;
+        while (end > start && (v.base[end - 1] == ' ' || v.base[end - 1] == '\t'))
+            end--;
+        if (f->te_last_chunked)
+            f->te_chunked_early = 1;
+        f->te_last_chunked = end - start == 7 && ieq(v.base + start, "chunked", 7);
+    }
+}
 
 static void scan_headers(const http_request_t *req, framing_t *f)
 {
@@ -426,6 +453,7 @@ static void scan_headers(const http_request_t *req, framing_t *f)
             if (str_ieq(h->name, "transfer-encoding")) {
                 f->nte++;
                 f->te = &h->value;
+                scan_codings(h->value, f);
             }
             break;
         }
@@ -474,6 +502,8 @@ static int check_framing(http_request_t *req, size_t max_body)
         return bad(req, "missing Host");
     if (f.host && f.host->len > 0 && !host_valid(f.host->base, f.host->len, HOST_NEED_NAME))
         return bad(req, "bad Host");
+    if (f.te_chunked_early)
+        return bad(req, "chunked is not the final transfer coding");
     if (f.te && (f.nte > 1 || !str_ieq(*f.te, "chunked")))
         return fail(req, TS_ERR_PROTO, 501, "unsupported transfer coding");
     if (f.expect & 2)

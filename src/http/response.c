@@ -133,3 +133,12 @@ void ts_http_respond_error(ts_http_ctx_t *ctx, int status, const char *message)
     n += (size_t)snprintf(body + n, sizeof(body) - n, "\",\"status\":%d}\n", status);
     ts_http_respond(ctx, status, "application/json", NULL, body, n);
 }
+
+void ts_http_respond_405(ts_http_ctx_t *ctx, const char *allow)
+{
+    static const char body[] = "{\"error\":\"method not allowed\",\"status\":405}\n";
+    char headers[128];
+
+    snprintf(headers, sizeof(headers), "Allow: %s\r\n", allow);
+    ts_http_respond(ctx, 405, "application/json", headers, body, sizeof(body) - 1);
+}

@@ -26,6 +26,9 @@ void ts_http_respond_head(ts_http_ctx_t *ctx, int status, const char *content_ty
                           const char *extra_headers, size_t len);
 int ts_http_wants_body(const ts_http_ctx_t *ctx);
 
+/* 405 with "Allow: <allow>" and a JSON body. */
+void ts_http_respond_405(ts_http_ctx_t *ctx, const char *allow);
+
 /* {"error":"<message>","status":<status>} with the right status. */
 void ts_http_respond_error(ts_http_ctx_t *ctx, int status, const char *message);
 

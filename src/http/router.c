@@ -40,6 +40,11 @@ void ts_http_route(ts_http_ctx_t *ctx)
         ts_http_respond_error(ctx, 501, "method not implemented");
         return;
     }
+    if (req->method == HTTP_OPTIONS && req->target.len == 1 && req->target.base[0] == '*') {
+        /* The server as a whole (RFC 9110 9.3.7). */
+        ts_http_respond(ctx, 204, NULL, "Allow: GET, HEAD, OPTIONS\r\n", NULL, 0);
+        return;
+    }
     if (req->method == HTTP_CONNECT || req->path.len == 0 || req->path.base[0] != '/') {
         ts_http_respond_error(ctx, 400, "bad request target");
         return;

@@ -262,8 +262,14 @@ static void ts_http_on_shutdown(ts_conn_t *c)
     ts_http_conn_t *hc = (ts_http_conn_t *)c;
 
     hc->closing = 1;
-    if (c->in.len == 0 && c->out.len == 0 && hc->state == TS_HTTP_S_HEAD)
-        ts_conn_close(c, "shutting down");
+    if (c->in.len == 0 && hc->state == TS_HTTP_S_HEAD) {
+        /* No request in progress: idle ones go now, one whose answer is
+         * still being written goes right after its last byte. */
+        if (c->out.len == 0)
+            ts_conn_close(c, "shutting down");
+        else
+            ts_conn_close_after_write(c, "shutting down");
+    }
 }
 
 const ts_conn_ops_t ts_http_ops = {

@@ -130,10 +130,14 @@ static int ts_static_open(const char *root, const char *rel, char *resolved, str
     /* After every symlink, the file must still lie inside the root. */
     if (strncmp(resolved, root, rootlen) != 0 || (resolved[rootlen] != '/'))
         return -1;
-    fd = open(resolved, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* Only files and folders: opening a FIFO or a device could block the
+     * worker (O_NONBLOCK covers the race between stat and open). */
+    if (stat(resolved, st) < 0 || !(S_ISREG(st->st_mode) || S_ISDIR(st->st_mode)))
+        return -1;
+    fd = open(resolved, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return -1;
-    if (fstat(fd, st) < 0) {
+    if (fstat(fd, st) < 0 || !(S_ISREG(st->st_mode) || S_ISDIR(st->st_mode))) {
         close(fd);
         return -1;
     }
@@ -144,15 +148,14 @@ void ts_http_static(ts_http_ctx_t *ctx)
 {
     const http_request_t *req = ctx->req;
     const ts_config_t *cfg = ts_server_config(ctx->hc->conn.worker->server);
-    char path[2048], resolved[PATH_MAX], etag[64], headers[256];
+    char path[HTTP_MAX_HEAD + 32], resolved[PATH_MAX], etag[64], headers[256];
     ts_conn_t *c = &ctx->hc->conn;
     struct stat st;
     long n;
     int fd;
 
     if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
-        ts_http_respond(ctx, 405, "application/json", "Allow: GET, HEAD\r\n",
-                        "{\"error\":\"method not allowed\",\"status\":405}\n", 45);
+        ts_http_respond_405(ctx, "GET, HEAD");
         return;
     }
     n = http_url_decode(req->path.base, req->path.len, path, sizeof(path) - sizeof("index.html"));

@@ -282,7 +282,8 @@ static int offer_accept(const pmd_offer_t *o, const ws_pmd_policy_t *policy, ws_
      * 7692 7.1.1.1), and that is what makes the shared deflater possible. */
     prm.server_no_context_takeover =
         (o->seen & PMD_SEEN_SNCT) || !policy->server_context_takeover ? 1 : 0;
-    prm.client_no_context_takeover = (o->seen & PMD_SEEN_CNCT) ? 1 : 0;
+    prm.client_no_context_takeover =
+        (o->seen & PMD_SEEN_CNCT) || policy->client_no_context_takeover ? 1 : 0;
     prm.server_max_window_bits = (o->seen & PMD_SEEN_SMWB) ? (uint8_t)o->smwb : 15;
     prm.client_max_window_bits = 15;
     if (o->seen & PMD_SEEN_CMWB) {
@@ -536,7 +537,7 @@ int ws_pmd_inflate(ws_pmd_t *p, const uint8_t *in, size_t len, int fin, ts_buf_t
         p->in_msg = 0;
         return TS_OK;
     }
-    if (p->inf == NULL) {
+    if (p->inf == NULL && (len > 0 || fin)) {
         p->inf = ts_calloc(1, sizeof(z_stream));
         p->inf->zalloc = pmd_zalloc;
         p->inf->zfree = pmd_zfree;

@@ -36,6 +36,11 @@ typedef struct {
     int server_context_takeover; /* allow a per-connection deflater (costs memory) */
     uint8_t client_max_window_bits; /* cap asked of clients that offer the parameter */
     size_t min_compress;       /* messages shorter than this are sent uncompressed */
+    /* Answer client_no_context_takeover to every client, not only to those
+     * that offer it (RFC 7692 7.1.1.2 lets the server ask): no connection
+     * then keeps an inflater between messages (a browser's costs 11-39 KiB,
+     * docs/websocket.md), for a worse ratio on what clients send. */
+    int client_no_context_takeover;
 } ws_pmd_policy_t;
 
 /*

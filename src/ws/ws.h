@@ -23,6 +23,8 @@ typedef struct {
     const char *path;
     /* Largest message accepted: the larger of this and --ws-max-message. */
     size_t max_message;
+    /* Most frames one message may be split into; 0: 1024. */
+    uint32_t max_fragments;
     /* Pick a subprotocol from those offered (comma list, len 0 when none).
      * Return NULL for none. NULL hook: no subprotocol. */
     const char *(*select_protocol)(const http_request_t *req, http_str_t offered);
@@ -46,8 +48,9 @@ struct ts_ws_s {
     uint64_t frame_off; /* of which consumed */
     uint64_t last_rx;   /* loop time of the last byte received (keepalive) */
     size_t max_message;
+    uint32_t max_fragments;
     uint32_t utf8;      /* UTF-8 state of the text message in progress */
-    uint16_t fragments; /* frames of the message in progress */
+    uint32_t fragments; /* frames of the message in progress */
     uint16_t close_code;
     uint8_t mask[4];
     uint8_t state;      /* TS_WS_S_* (ws.c) */

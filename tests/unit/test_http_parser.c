@@ -224,7 +224,9 @@ static void test_versions(void **state)
     assert_int_equal(req.host.len, 0);
     REFUSED("GET / HTTP/2.0\r\nHost: h\r\n\r\n", TS_ERR_PROTO, 505);
     REFUSED("GET / HTTP/0.9\r\nHost: h\r\n\r\n", TS_ERR_PROTO, 505);
-    REFUSED("GET / HTTP/1.2\r\nHost: h\r\n\r\n", TS_ERR_PROTO, 505);
+    /* A higher minor version is HTTP/1.1 (RFC 9110 2.5). */
+    assert_int_equal(PARSE("GET / HTTP/1.2\r\nHost: h\r\n\r\n"), TS_OK);
+    assert_int_equal(req.minor_version, 1);
     REFUSED("GET / HTTP/3.0\r\n", TS_ERR_PROTO, 505); /* refused before the head ends */
     BAD("GET / HTTP/1.10\r\nHost: h\r\n\r\n");
     BAD("GET / HTTP/1\r\nHost: h\r\n\r\n");
@@ -569,14 +571,20 @@ static void test_transfer_encoding(void **state)
     REFUSED("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", TS_ERR_PROTO,
             501);
     REFUSED("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
-            TS_ERR_PROTO, 501);
+            TS_ERR_PROTO, 400);
+    /* chunked not last: the length cannot be known (RFC 9112 6.3 item 4) */
+    REFUSED("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            TS_ERR_PROTO, 400);
+    REFUSED("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+            "Transfer-Encoding: gzip\r\n\r\n",
+            TS_ERR_PROTO, 400);
     REFUSED("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n", TS_ERR_PROTO, 501);
     REFUSED("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked;x=1\r\n\r\n", TS_ERR_PROTO,
             501);
     REFUSED("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: ,chunked\r\n\r\n", TS_ERR_PROTO, 501);
     REFUSED("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
             "Transfer-Encoding: chunked\r\n\r\n",
-            TS_ERR_PROTO, 501);
+            TS_ERR_PROTO, 400);
     BAD("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n\r\n");
     BAD("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n");
     assert_string_equal(req.error, "Content-Length with Transfer-Encoding");
