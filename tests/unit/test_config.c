@@ -1056,10 +1056,14 @@ static void test_reload(void **state)
         load_ok(&old, args);
     }
     assert_int_equal(old.static_auth_secret_generated, 1);
+    /* The server writes back the port the kernel chose for "127.0.0.1:0". */
+    ((struct sockaddr_in *)&old.http.sa)->sin_port = htons(40000);
 
-    /* Nothing changed: nothing said, and the generated secret carries over. */
+    /* Nothing changed (port 0 is still port 0): nothing said, and the generated secret and
+     * the listener's real port carry over. */
     assert_int_equal(do_reload(&old, &fresh, path, &err), TS_OK);
     assert_string_equal(err, "");
+    assert_endpoint(&fresh.http, AF_INET, "127.0.0.1", 40000);
     assert_string_equal(fresh.static_auth_secret, old.static_auth_secret);
     assert_int_equal(fresh.static_auth_secret_generated, 1);
     /* fresh holds its own copy of every list: freeing one leaves the other whole. */
@@ -1091,7 +1095,7 @@ static void test_reload(void **state)
     free(err);
     assert_int_equal(fresh.threads, 2);
     assert_string_equal(fresh.http.text, "127.0.0.1:0");
-    assert_endpoint(&fresh.http, AF_INET, "127.0.0.1", 0);
+    assert_endpoint(&fresh.http, AF_INET, "127.0.0.1", 40000);
     assert_int_equal(fresh.echo, 0);
     assert_int_equal(fresh.log_level, TS_LOG_DEBUG);
     assert_int_equal(fresh.nusers, 1);
