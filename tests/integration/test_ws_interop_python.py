@@ -73,7 +73,7 @@ class RecordingDeflate(pmd.ClientPerMessageDeflateFactory):
 
 
 class EchoMixin:
-    """Echo checks shared by the ws:// and wss:// classes."""
+    """Connecting and checking echoes byte for byte."""
 
     def connect(self, compression="deflate", **kwargs):
         kwargs.setdefault("max_size", None)
@@ -228,8 +228,11 @@ class EchoTest(EchoMixin, unittest.TestCase):
         payloads = [compressible_of(200000, 11, block=300), compressible_of(200000, 12, block=3000),
                     text_of(50000, 13)]
         offers = [dict(server_max_window_bits=b) for b in (8, 9, 10, 12, 15)]
-        offers += [dict(client_max_window_bits=b) for b in (8, 9, 11, 15)]
-        offers += [dict(server_no_context_takeover=True, client_no_context_takeover=True),
+        # (client_max_window_bits=8 is left out: zlib, hence websockets, cannot
+        # compress with a 256-byte raw window, whatever the server answers.)
+        offers += [dict(client_max_window_bits=b) for b in (9, 11, 15)]
+        offers += [dict(client_max_window_bits=None),  # Firefox's offer: no window parameter
+                   dict(server_no_context_takeover=True, client_no_context_takeover=True),
                    dict(server_max_window_bits=9, client_max_window_bits=9,
                         client_no_context_takeover=True)]
 
@@ -279,7 +282,6 @@ class EchoTest(EchoMixin, unittest.TestCase):
             await ws.close(code, "bye")
             took = time.monotonic() - t0
             self.assertEqual(ws.close_code, code, "the server's Close carried another code")
-            self.assertEqual(log.received("CLOSE"), log.received("CLOSE")[:1])
             self.assertEqual(len(log.received("CLOSE")), 1, "no Close frame from the server")
             # RFC 6455 7.1.1: after the close handshake the server closes TCP
             # first; websockets would wait close_timeout (5 s) for it.

@@ -49,11 +49,16 @@ function compressibleOf(n) {
 // Messages arrive in a queue so a burst can be read back in order.
 const inbox = [];
 const waiters = [];
+let gone = null; // set when the connection closes: no message will come
 function nextMessage(ms) {
   if (inbox.length) return Promise.resolve(inbox.shift());
+  if (gone) return Promise.reject(new Error(`connection closed: ${gone}`));
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`no message within ${ms} ms`)), ms);
-    waiters.push((m) => { clearTimeout(t); resolve(m); });
+    waiters.push({
+      resolve: (m) => { clearTimeout(t); resolve(m); },
+      reject: (e) => { clearTimeout(t); reject(e); },
+    });
   });
 }
 
@@ -61,7 +66,7 @@ async function echo(ws, name, payload) {
   const binary = typeof payload !== 'string';
   const bytes = binary ? payload : Buffer.from(payload, 'utf8');
   ws.send(payload, { binary });
-  const m = await nextMessage(60000);
+  const m = await nextMessage(30000);
   check(name, m.isBinary === binary && m.data.length === bytes.length && sha(m.data) === sha(bytes), {
     sentBytes: bytes.length, gotBytes: m.data.length, sentBinary: binary, gotBinary: m.isBinary,
     sentSha: sha(bytes).slice(0, 16), gotSha: sha(m.data).slice(0, 16),
@@ -78,11 +83,13 @@ async function main() {
   let closeEvent = null;
   const closed = new Promise((resolve) => ws.on('close', (code, reason) => {
     closeEvent = { code, reason: reason.toString() };
+    gone = `close event ${code} ${reason}`;
+    while (waiters.length) waiters.shift().reject(new Error(`connection closed: ${gone}`));
     resolve();
   }));
   ws.on('message', (data, isBinary) => {
     const m = { data, isBinary };
-    if (waiters.length) waiters.shift()(m); else inbox.push(m);
+    if (waiters.length) waiters.shift().resolve(m); else inbox.push(m);
   });
   ws.on('error', (e) => report.failures.push(`error event: ${e.message}`));
   await new Promise((resolve, reject) => {
