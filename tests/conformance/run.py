@@ -57,10 +57,13 @@ class Config:
         self.allowed_origin = args.allowed_origin
         self.request_timeout = args.request_timeout
         self.max_message = args.max_message
+        self.max_fragments = args.max_fragments
         self.scale = args.time_scale
         self.verbose = args.verbose
         self.corpora = {}
         self.budget_end = time.monotonic() + args.budget if args.budget else None
+        # Cases still running 45 s after the budget are cut short (and fail).
+        self.hard_end = self.budget_end + 45 if args.budget else None
 
 
 # ---------------------------------------------------------------- payloads --
@@ -71,6 +74,8 @@ def resolve_len(v, cfg):
         return v
     if "max_message_plus" in v:
         return cfg.max_message + v["max_message_plus"]
+    if "max_fragments_plus" in v:
+        return cfg.max_fragments + v["max_fragments_plus"]
     if "half_max_message_plus" in v:
         return cfg.max_message // 2 + v["half_max_message_plus"]
     raise ValueError("bad length %r" % (v,))
@@ -157,6 +162,8 @@ class WsCase:
     def run(self):
         cfg = self.cfg
         self.deadline = time.monotonic() + self.t(self.case.get("timeout", 20))
+        if cfg.hard_end is not None:
+            self.deadline = min(self.deadline, cfg.hard_end)
         offers = self.case.get("handshake", {}).get("offers")
         ext = ", ".join(wsclient.offer_string(o) for o in offers) if offers else None
         sock = wsclient.connect(cfg.host, cfg.port, self.t(5))
@@ -282,7 +289,7 @@ class WsCase:
                                         rsv if first else 0))
             if first and ping_after_first is not None:
                 frames.append(s.build_frame(9, payload(ping_after_first, self.cfg)))
-        if frag_size <= 2:
+        if frag_size <= 2 and len(frames) <= 4096:
             # 1-octet fragments: one write each, as Autobahn's per-frame writes.
             for f in frames:
                 if not s.send_raw(f):
@@ -409,15 +416,18 @@ class WsCase:
             if s.closed_by_me:
                 cstatus, cwhy = FAILED, "connection was closed by the client, expected the server to fail it"
             elif s.server_initiated:
-                cstatus, cwhy = FAILED, ("server failed the connection (close %s), expected a clean close "
-                                         "started by the client" % (code if s.close_received else "none, TCP dropped"))
+                cstatus, cwhy = FAILED, ("server failed the connection (%s), expected a clean close "
+                                         "started by the client" % close_desc(s))
             else:
                 cstatus, cwhy = FAILED, "client never started the closing handshake (" + (s.drop_reason or "?") + ")"
+        elif s.closed_by_me and not s.close_received and not s.tcp_closed_by_peer:
+            cstatus, cwhy = FAILED, ("server ignored the client's close frame: no close frame back and TCP "
+                                     "left open (%s)" % (s.drop_reason or "?"))
         elif ce["require_clean"] and not s.was_clean:
             cstatus, cwhy = FAILED, "UNCLEAN close: " + (s.unclean_reason or "?")
         elif code is not None and code not in codes:
-            cstatus, cwhy = FAILED, "WRONG CODE: server closed with %d, expected %s" % (
-                code, " or ".join(map(str, codes)))
+            cstatus, cwhy = FAILED, "WRONG CODE: server closed with %s, expected %s" % (
+                close_desc(s), " or ".join(map(str, codes)))
         elif s.dropped_by_me:
             cstatus, cwhy = NON_STRICT, "FAILED BY CLIENT: " + (s.drop_reason or "client dropped TCP")
         else:
@@ -428,8 +438,16 @@ class WsCase:
             status = INFORMATIONAL
             whys = ["events %s, close code %s" % (show_events(s.events), code)]
         elif self.exp.get("record_close_code") and status != FAILED:
-            whys.append("server closed with %s" % code)
+            whys.append("server closed with %s" % close_desc(s))
         return status, "; ".join(whys), info
+
+
+def close_desc(s):
+    if not s.close_received:
+        return "no close frame, TCP dropped"
+    if s.remote_close_code is None:
+        return "close frame without a code"
+    return "close %d%s" % (s.remote_close_code, " %r" % s.remote_close_reason if s.remote_close_reason else "")
 
 
 # ------------------------------------------------------------- HTTP cases --
@@ -540,6 +558,7 @@ def run_case(case, cfg, heavy_sem):
     sem = heavy_sem if case.get("heavy") else None
     if sem:
         sem.acquire()
+        t0 = time.monotonic()  # the case's own time, not its wait for a heavy slot
     try:
         if case.get("kind") == "http":
             status, why, info = run_http_case(case, cfg)
@@ -593,6 +612,8 @@ def main(argv=None):
     ap.add_argument("--request-timeout", type=float, default=10.0, help="the server's --request-timeout")
     ap.add_argument("--max-message", type=int, default=16 * 1024 * 1024,
                     help="largest message the endpoint accepts (default 16 MiB)")
+    ap.add_argument("--max-fragments", type=int, default=1024,
+                    help="most fragments the endpoint accepts in one message (default 1024)")
     ap.add_argument("--jobs", type=int, default=8, help="cases run at once")
     ap.add_argument("--heavy-jobs", type=int, default=2, help="large-message cases run at once")
     ap.add_argument("--time-scale", type=float, default=1.0,

@@ -29,4 +29,4 @@ wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
   ws.on('error', () => {}); // protocol errors close the connection; nothing to log
 });
-process.on('SIGTERM', () => wss.close(() => process.exit(0)));
+process.on('SIGTERM', () => process.exit(0));

@@ -14,7 +14,6 @@ ways and the server closed TCP), and the peer's close code and reason.
 import base64
 import errno
 import hashlib
-import os
 import select
 import socket
 import struct
@@ -296,6 +295,10 @@ class Session:
         self.rng = rng
         self.close_timeout = close_timeout  # Autobahn's closeHandshakeTimeout
         self.drop_timeout = drop_timeout    # Autobahn's serverConnectionDropTimeout
+        self.write_stall = 30.0
+        self.stream_cut = False  # a write was abandoned mid-frame: nothing more can be sent
+        self._in_write = False
+        self._deferred = []     # pongs owed for pings read during a write
         self.state = OPEN
         self.events = []
         self.closed_by_me = False     # we sent the first close frame
@@ -332,24 +335,33 @@ class Session:
 
     def send_raw(self, data, chop=None, chop_delay=0.0, sync=False):
         """Write bytes (optionally in chops); False if the peer is gone."""
-        if self.state == CLOSED:
+        if self.state == CLOSED or self.stream_cut:
             return False
         mv = memoryview(data)
-        if chop:
-            for i in range(0, len(data), chop):
-                if not self._write(mv[i:i + chop]):
-                    return False
-                if chop_delay:
-                    time.sleep(chop_delay)
-        elif not self._write(mv):
-            return False
+        self._in_write = True
+        try:
+            if chop:
+                for i in range(0, len(data), chop):
+                    if not self._write(mv[i:i + chop]):
+                        return False
+                    if chop_delay:
+                        time.sleep(chop_delay)
+            elif not self._write(mv):
+                return False
+        finally:
+            self._in_write = False
+            deferred, self._deferred = self._deferred, []
+            for pong in deferred:
+                if self.state == OPEN and not self.stream_cut:
+                    self.send_frame(10, pong)
         if sync:
             time.sleep(0.005)
         return True
 
     def _write(self, mv):
         """Write all of mv, reading whatever arrives meanwhile (no deadlock on big echoes)."""
-        while len(mv):
+        stalled = 0.0
+        while len(mv) and self.state != CLOSED:
             try:
                 n = self.sock.send(mv)
                 mv = mv[n:]
@@ -364,11 +376,27 @@ class Session:
                 self._peer_gone("write failed: %s" % e)
                 return False
             r, w, _ = select.select([self.sock], [self.sock], [], 5.0)
-            if r and not self._recv_some():
-                # EOF while we still have bytes to send: the server closed.
-                self._peer_gone("server closed TCP while the client was sending")
-                return False
-        return True
+            if r:
+                if not self._recv_some():
+                    # EOF while we still have bytes to send: the server closed.
+                    self._parse()
+                    self._peer_gone("server closed TCP while the client was sending")
+                    return False
+                self._parse()
+                if self.close_received or self.state == CLOSED:
+                    # The server failed the connection while we were sending: stop here.
+                    # What we leave unsent may be mid-frame, so nothing more can follow.
+                    if len(mv):
+                        self.stream_cut = True
+                    return not len(mv)
+            if not r and not w:
+                stalled += 5.0
+                if stalled >= self.write_stall:
+                    self.drop("server read nothing for %.0f s while the client was sending" % stalled)
+                    return False
+            else:
+                stalled = 0.0
+        return not len(mv)
 
     def send_frame(self, opcode, payload=b"", fin=True, rsv=0, mask=True, chop=None, sync=False, chop_delay=0.0):
         return self.send_raw(self.build_frame(opcode, payload, fin, rsv, mask), chop, chop_delay, sync)
@@ -537,7 +565,10 @@ class Session:
             if opcode == 9:
                 if self.state == OPEN:
                     self.pings_answered += 1
-                    self.send_frame(10, payload)
+                    if self._in_write:
+                        self._deferred.append(payload)  # after the frame being written
+                    else:
+                        self.send_frame(10, payload)
                 return
             if opcode == 10:
                 self.events.append(("pong", payload))
@@ -593,9 +624,13 @@ class Session:
         if self.state == OPEN:
             # The server starts the closing handshake (or fails the connection):
             # reply as Autobahn does, with 1000, and expect the server to drop TCP.
+            # Not while a frame of ours is half written: the reply would land inside it.
             self.server_initiated = True
             self.state = CLOSING
-            self.close_sent = True
-            self.send_frame(8, struct.pack("!H", 1000))
+            if not self._in_write:
+                self.close_sent = True
+                self.send_frame(8, struct.pack("!H", 1000))
+            else:
+                self.unclean_reason = "the server's close frame arrived while the client was mid-write; no reply"
         self._set_deadline(self.drop_timeout, "server did not close TCP within %.1f s of the closing handshake"
                            % self.drop_timeout)
