@@ -460,7 +460,7 @@ void ts_ws_upgrade(ts_http_ctx_t *ctx, const ts_ws_endpoint_t *ep)
     ws_pmd_policy_t policy = {
         .enabled = cfg->ws_deflate,
         .server_context_takeover = 0,
-        .client_max_window_bits = 15,
+        .client_max_window_bits = 12, /* 4 KiB window: docs/websocket.md */
         .min_compress = TS_WS_MIN_COMPRESS,
     };
     ws_handshake_opts_t opts = {

@@ -82,7 +82,7 @@ static void expect_rc(const char *offer, int want)
 
 static void test_nego_browsers(void **state)
 {
-    /* Chrome, Edge, Safari. */
+    /* Chrome, Edge. */
     expect_accept("permessage-deflate; client_max_window_bits", &policy_default,
                   "permessage-deflate; server_no_context_takeover; client_max_window_bits=12");
     expect_params(1, 0, 15, 12);
@@ -90,7 +90,7 @@ static void test_nego_browsers(void **state)
     expect_accept("permessage-deflate", &policy_default,
                   "permessage-deflate; server_no_context_takeover");
     expect_params(1, 0, 15, 15);
-    /* Python websockets, ws (Node) in their default configuration. */
+    /* A client that limits both windows, as memory-conscious libraries do. */
     expect_accept("permessage-deflate; server_max_window_bits=12; client_max_window_bits=12",
                   &policy_default,
                   "permessage-deflate; server_no_context_takeover; server_max_window_bits=12; "
@@ -132,6 +132,17 @@ static void test_nego_policy(void **state)
     expect_accept("permessage-deflate; client_max_window_bits", &p,
                   "permessage-deflate; server_no_context_takeover; client_max_window_bits=8");
     expect_params(1, 0, 15, 8);
+
+    /* Asking every client to drop its context, offered or not. */
+    p = policy_default;
+    p.client_no_context_takeover = 1;
+    expect_accept("permessage-deflate; client_max_window_bits", &p,
+                  "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+                  "client_max_window_bits=12");
+    expect_params(1, 1, 15, 12);
+    expect_accept("permessage-deflate", &p,
+                  "permessage-deflate; server_no_context_takeover; client_no_context_takeover");
+    expect_params(1, 1, 15, 15);
 }
 
 static void test_nego_params(void **state)
@@ -408,13 +419,16 @@ static void test_rfc_other_encodings(void **state)
                                   0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00};
     /* BFINAL without the padding byte the RFC adds: tolerated. */
     static const uint8_t bfinal_bare[] = {0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00};
+    /* ...and even cut so that its end-of-block code ends in the tail. */
+    static const uint8_t bfinal_cut[] = {0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07};
     static const struct {
         const uint8_t *b;
         size_t n;
     } cases[] = {{stored, sizeof(stored)},
                  {bfinal, sizeof(bfinal)},
                  {two, sizeof(two)},
-                 {bfinal_bare, sizeof(bfinal_bare)}};
+                 {bfinal_bare, sizeof(bfinal_bare)},
+                 {bfinal_cut, sizeof(bfinal_cut)}};
     ts_buf_t out = TS_BUF_INIT;
 
     for (int takeover = 0; takeover < 2; takeover++) {
@@ -667,8 +681,11 @@ static void test_inflater_lifetime(void **state)
     ts_buf_t out = TS_BUF_INIT;
     size_t idle = ws_pmd_memory(p);
 
-    /* client_no_context_takeover: the inflater lives during a message only. */
+    /* client_no_context_takeover: the inflater lives during a message only,
+     * and an empty fragment does not make one. */
     assert_true(idle < 256);
+    assert_int_equal(ws_pmd_inflate(p, hello_deflated, 0, 0, &out, &pool, 10), TS_OK);
+    assert_int_equal(ws_pmd_memory(p), idle);
     assert_int_equal(ws_pmd_inflate(p, hello_deflated, 3, 0, &out, &pool, 10), TS_OK);
     assert_true(ws_pmd_memory(p) >= idle + (1u << 15) + 7 * 1024);
     assert_int_equal(ws_pmd_inflate(p, hello_deflated + 3, 4, 1, &out, &pool, 10), TS_OK);

@@ -103,7 +103,7 @@ static void test_rfc_request(void **state)
 
 static void test_response_with_everything(void **state)
 {
-    static const ws_pmd_policy_t pmd = {1, 0, 15, 0};
+    static const ws_pmd_policy_t pmd = {.enabled = 1, .client_max_window_bits = 15};
     static const ws_handshake_opts_t opts = {NULL, 0, &pmd};
     static const char want[] = "HTTP/1.1 101 Switching Protocols\r\n"
                                "Upgrade: websocket\r\n"
@@ -311,8 +311,8 @@ static void test_origin(void **state)
 
 static void test_extensions(void **state)
 {
-    static const ws_pmd_policy_t pmd = {1, 0, 12, 0};
-    static const ws_pmd_policy_t off = {0, 0, 12, 0};
+    static const ws_pmd_policy_t pmd = {.enabled = 1, .client_max_window_bits = 12};
+    static const ws_pmd_policy_t off = {.enabled = 0, .client_max_window_bits = 12};
     static const ws_handshake_opts_t opts = {NULL, 0, &pmd};
     static const ws_handshake_opts_t opts_off = {NULL, 0, &off};
     static const ws_handshake_opts_t opts_none = {NULL, 0, NULL};
