@@ -193,3 +193,54 @@ for part in sys.argv[1].split(","):
     n += int(hi or lo) - int(lo) + 1
 print(n)' "$1"
 }
+
+# CPU list "0-1,3" → "0 1 3".
+bench_cpu_expand() {
+    "$BENCH_PY" -c '
+import sys
+out = []
+for part in sys.argv[1].split(","):
+    lo, _, hi = part.partition("-")
+    out += range(int(lo), int(hi or lo) + 1)
+print(" ".join(map(str, out)))' "$1"
+}
+
+# "BUSY TOTAL" clock ticks since boot summed over the CPUs named ("0 1"):
+# BUSY is user+nice+system (time some process ran, without interrupt and
+# softirq work), TOTAL every column but guest. Two readings give how busy
+# the cores were in between.
+bench_core_ticks() {
+    awk -v l=" $* " '
+    $1 ~ /^cpu[0-9]+$/ && index(l, " " substr($1, 4) " ") {
+        b += $2 + $3 + $4
+        t += $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9
+    }
+    END { print b + 0, t + 0 }' /proc/stat
+}
+
+# Percent of the CPUs ("0 1") busy with processes over SECONDS.
+bench_cores_busy() {
+    local cpus=$1 secs=$2 a b
+    a=$(bench_core_ticks "$cpus")
+    sleep "$secs"
+    b=$(bench_core_ticks "$cpus")
+    awk -v a="$a" -v b="$b" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); t = y[2] - x[2]
+        printf "%.0f", (t > 0 ? 100 * (y[1] - x[1]) / t : 0) }'
+}
+
+# One benchmark at a time on this machine: two runs on the same cores would
+# spoil each other's figures. Waits up to BENCH_LOCK_WAIT s for a run in
+# progress. bench/run.sh takes the lock for all its sections (they see
+# BENCH_LOCK_HELD=1); a section run on its own takes it itself.
+bench_lock() {
+    local lock=${BENCH_LOCK:-/tmp/tsunagi-bench.lock} wait=${BENCH_LOCK_WAIT:-1200}
+    [ "${BENCH_LOCK_HELD:-0}" = 1 ] && return 0
+    command -v flock >/dev/null 2>&1 || return 0
+    exec 9>>"$lock"
+    if ! flock -n 9; then
+        bench_log "another benchmark run holds $lock; waiting up to $wait s for it to end"
+        flock -w "$wait" 9 || bench_die "another benchmark run still holds $lock after $wait s"
+    fi
+    export BENCH_LOCK_HELD=1
+}

@@ -14,6 +14,13 @@ bench/run.sh) and, for each section listed, RESULTS_DIR/raw/<section>/:
 agg is how samples become the figure (median, sum, max); rule is the target:
 ge_peer / le_peer (tsunagi against the peer), le:N / ge:N / eq:N (tsunagi
 against a number), none. Charts become RESULTS_DIR/<section>-<chart>.png.
+
+Several peers (the ws section): peer is a comma-separated list of side names
+("lws,ws,minimal"), samples name the side ("lws", not "peer"), and an optional
+sides.tsv (side, label) gives each side its display name. rule may then join
+terms with "&", and ge_x:SIDE:F / le_x:SIDE:F compare tsunagi with F times
+that side's figure (ge_x:ws:6 = at least six times ws). Such a section gets one
+column per side and charts with one panel per figure.
 """
 import csv
 import datetime
@@ -138,8 +145,8 @@ set border 3
 {target}
 plot '{dat}' using ($1-0.18):2 with boxes lc rgb "#d9480f" title "tsunagi", \
      '' using ($1+0.18):5 with boxes lc rgb "#868e96" title "{peer}", \
-     '' using ($1-0.18):2:3:4 with yerrorbars lc rgb "#000000" pt -1 notitle, \
-     '' using ($1+0.18):5:6:7 with yerrorbars lc rgb "#000000" pt -1 notitle, \
+     '' using ($1-0.18):2:3:4 with yerrorbars lc rgb "#000000" pt 7 ps 0 notitle, \
+     '' using ($1+0.18):5:6:7 with yerrorbars lc rgb "#000000" pt 7 ps 0 notitle, \
      '' using ($1-0.18):($4+{pad}):(sprintf("%s", strcol(8))) with labels notitle, \
      '' using ($1+0.18):($7+{pad}):(sprintf("%s", strcol(9))) with labels notitle
 """
@@ -194,6 +201,8 @@ def section_report(results, section, status):
     figs = read_tsv(os.path.join(raw, "figures.tsv"))
     samples = read_tsv(os.path.join(raw, "samples.tsv"))
     charts = read_tsv(os.path.join(raw, "charts.tsv"))
+    if any("," in f["peer"] for f in figs):
+        return multi_section_report(results, section, status, raw, figs, samples, charts)
     out = [f"## {section.upper() if len(section) <= 4 else section.capitalize()}", ""]
     if status != "ok":
         out += [f"**This section did not finish ({status}); the figures below are "
@@ -262,6 +271,206 @@ def section_report(results, section, status):
     return out, rows
 
 
+# ---- sections with several peers (bench/ws) ------------------------------------
+
+SIDE_COLOURS = ["#d9480f", "#495057", "#868e96", "#ced4da", "#adb5bd", "#343a40"]
+
+
+def rule_terms(rule):
+    return [t for t in rule.split("&") if t]
+
+
+def multi_verdict(rule, vals, first_peer):
+    """vals: side -> figure. All terms must hold; None when one cannot be judged."""
+    t = vals.get("tsunagi")
+    if rule == "none" or t is None:
+        return None
+    results = []
+    for term in rule_terms(rule):
+        kind, _, rest = term.partition(":")
+        if kind in ("ge_x", "le_x"):
+            side, _, factor = rest.partition(":")
+            p = vals.get(side)
+            if p is None:
+                results.append(None)
+                continue
+            need = float(factor or 1) * p
+            results.append(t >= need if kind == "ge_x" else t <= need)
+        else:
+            results.append(verdict(term, t, vals.get(first_peer)))
+    if any(r is False for r in results):
+        return False
+    if any(r is None for r in results):
+        return None
+    return True
+
+
+def ratio_cells(rule, vals, peers, names):
+    """"3.41× lws (≥ 3)" for each side a rule names; else tsunagi ÷ every peer."""
+    t = vals.get("tsunagi")
+    if t is None:
+        return "—"
+    cells = []
+    for term in rule_terms(rule):
+        kind, _, rest = term.partition(":")
+        if kind in ("ge_x", "le_x"):
+            side, _, factor = rest.partition(":")
+            p = vals.get(side)
+            sign = "≥" if kind == "ge_x" else "≤"
+            cells.append(f"{t / p:.2f}× {side} ({sign} {float(factor or 1):g})" if p else
+                         f"— × {side}")
+    if cells:
+        return ", ".join(cells)
+    return " · ".join(f"{side} {t / vals[side]:.2f}" for side in peers if vals.get(side))
+
+
+def gp_str(s):
+    return '"' + gp_escape(s) + '"'
+
+
+def multi_chart(results, raw, section, chart_row, figs, sides, names):
+    """One panel per figure; in each, one bar per side (median, min-max bars),
+    and a dashed line for every target the figure's rule sets."""
+    cid = chart_row["id"]
+    png = f"{section}-{cid}.png"
+    n = len(figs)
+    width = max(520, 340 * n)
+    gp = [f"set terminal pngcairo size {width},500 noenhanced font \",10\"",
+          f"set output {gp_str(os.path.join(results, png))}",
+          "set style fill solid 0.85 border -1", "set boxwidth 0.62",
+          "set grid ytics lc rgb \"#dddddd\"", "set border 3", "set xtics nomirror",
+          "set ytics nomirror", "unset key",
+          f"set multiplot layout 1,{n} title {gp_str(chart_row['title'])}"]
+    for i, f in enumerate(figs):
+        dat = os.path.join(raw, f"chart-{cid}-{i}.dat")
+        lines, ymax = [], 0.0
+        for j, side in enumerate(sides):
+            v = f["vals"].get(side)
+            got = f["raw"].get(side) or [0]
+            colour = int(SIDE_COLOURS[j % len(SIDE_COLOURS)][1:], 16)
+            lines.append(f"{j} {v or 0} {min(got)} {max(got)} "
+                         f"\"{fmt(v) if v is not None else 'n/a'}\" {colour}")
+            ymax = max(ymax, max(got))
+        targets = []
+        t_rule = f["rule"]
+        for term in rule_terms(t_rule):
+            kind, _, rest = term.partition(":")
+            if kind in ("ge_x", "le_x"):
+                side, _, factor = rest.partition(":")
+                p = f["vals"].get(side)
+                if p:
+                    fac = float(factor or 1)
+                    targets.append((fac * p, f"{fac:g}× {side}" if fac != 1 else side))
+            elif kind in ("le", "ge"):
+                targets.append((float(rest), f"target {f['target']}"))
+        for y, _ in targets:
+            ymax = max(ymax, y)
+        ymax = ymax * 1.2 if ymax > 0 else 1
+        with open(dat, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")
+        title = f["label"].split(", ", 1)[1] if ", " in f["label"] else f["label"]
+        if n == 1:
+            title = ""  # the chart's title says it
+        xt = ", ".join(f"{gp_str(side)} {j}" for j, side in enumerate(sides))
+        gp += ["unset arrow", "unset label", f"set title {gp_str(title)}",
+               f"set ylabel {gp_str(chart_row['ylabel'] if i == 0 else '')}",
+               f"set xrange [-0.6:{len(sides) - 0.4}]", f"set yrange [0:{ymax}]",
+               "set format y \"%.0s%c\"" if ymax >= 10000 else "set format y \"%g\"",
+               f"set xtics ({xt})"]
+        for k, (y, text) in enumerate(targets):
+            gp += [f"set arrow from -0.6,{y} to {len(sides) - 0.4},{y} nohead dt 2 lw 2 "
+                   f"lc rgb \"#1971c2\" front",
+                   f"set label {gp_str(text)} at {len(sides) - 0.45},{y} right "
+                   f"offset 0,{0.7 if k % 2 == 0 else -0.9} tc rgb \"#1971c2\" front"]
+        pad = ymax * 0.03
+        gp.append(f"plot {gp_str(dat)} using 1:2:6 with boxes lc rgb variable, "
+                  f"'' using 1:2:3:4 with yerrorbars lc rgb \"#000000\" pt -1, "
+                  f"'' using 1:($4+{pad}):5 with labels")
+    gp.append("unset multiplot")
+    script = os.path.join(raw, f"chart-{cid}.gp")
+    with open(script, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(gp) + "\n")
+    r = subprocess.run(["gnuplot", script], capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        print(f"report: gnuplot failed for {png}: {r.stderr.strip()}", file=sys.stderr)
+        return None
+    return png
+
+
+def multi_section_report(results, section, status, raw, figs, samples, charts):
+    names = {r["side"]: r["label"] for r in read_tsv(os.path.join(raw, "sides.tsv"))}
+    peers = [p for p in figs[0]["peer"].split(",") if p]
+    sides = ["tsunagi"] + peers
+    out = [f"## {section.upper() if len(section) <= 4 else section.capitalize()}", ""]
+    if status != "ok":
+        out += [f"**This section did not finish ({status}); the figures below are "
+                f"incomplete. See `raw/{section}/` and the log of the run.**", ""]
+    method = os.path.join(raw, "method.md")
+    if os.path.exists(method):
+        with open(method, encoding="utf-8") as fh:
+            out += [fh.read().rstrip(), ""]
+    rounds = {}
+    for s in samples:
+        try:
+            v = float(s["value"])
+        except ValueError:
+            continue
+        rounds.setdefault((s["id"], s["side"]), []).append((s["round"], v))
+    rows = []
+    for f in figs:
+        f["raw"] = {side: [v for _, v in rounds.get((f["id"], side), [])] for side in sides}
+        f["vals"] = {side: aggregate(f["raw"][side], f["agg"]) for side in sides}
+        f["t"] = f["vals"]["tsunagi"]
+        f["tvals"] = f["raw"]["tsunagi"]
+        f["p"] = f["vals"].get(peers[0]) if peers else None
+        f["pvals"] = f["raw"].get(peers[0], []) if peers else []
+        f["ok"] = multi_verdict(f["rule"], f["vals"], peers[0] if peers else None)
+        f["ratio_cell"] = ratio_cells(f["rule"], f["vals"], peers, names)
+        f["peer_cell"] = " · ".join(f"{side} {fmt(f['vals'][side])}" for side in peers)
+        rows.append(f)
+
+    def cell(f, side):
+        v, vals = f["vals"][side], f["raw"][side]
+        if v is None:
+            return "—"
+        if len(vals) > 1 and f["agg"] == "median":
+            return f"{fmt(v)} <sub>({fmt(min(vals))}–{fmt(max(vals))})</sub>"
+        return fmt(v)
+
+    if rows:
+        out += ["| figure | " + " | ".join(names.get(s, s) for s in sides) +
+                " | tsunagi ÷ | target | result |",
+                "| --- |" + " ---: |" * len(sides) + " --- | --- | --- |"]
+        for f in rows:
+            unit = f" ({f['unit']})" if f["unit"] else ""
+            out.append(f"| {f['label']}{unit} | " + " | ".join(cell(f, s) for s in sides) +
+                       f" | {f['ratio_cell']} | {f['target']} | {verdict_text(f['ok'])} |")
+        out += ["", "Medians, with the range over rounds in small print; \"tsunagi ÷\" is "
+                "tsunagi's figure over each peer's (for a target, with the factor it asks "
+                "for in brackets). Peers: " +
+                ", ".join(f"{s} = {names.get(s, s)}" for s in peers) + ".", ""]
+    for c in charts:
+        members = [f for f in rows if f["chart"] == c["id"] and any(f["raw"].values())]
+        if not members:
+            continue
+        png = multi_chart(results, raw, section, c, members, sides, names)
+        if png:
+            out += [f"![{c['title']}]({png})", ""]
+    if samples:
+        nr = sorted({s["round"] for s in samples}, key=int)
+        out += ["<details><summary>Every round</summary>", "",
+                "| figure | side | " + " | ".join(f"round {r}" for r in nr) + " |",
+                "| --- | --- |" + " ---: |" * len(nr)]
+        for f in figs:
+            for side in sides:
+                got = dict(rounds.get((f["id"], side), []))
+                if got:
+                    out.append(f"| {f['id']} | {side} | " +
+                               " | ".join(fmt(got[r]) if r in got else "" for r in nr) + " |")
+        out += ["", "</details>", ""]
+    return out, rows
+
+
 def main():
     results = sys.argv[1]
     sections = read_tsv(os.path.join(results, "raw", "sections.tsv"))
@@ -286,15 +495,19 @@ def main():
         for sec, f in summary:
             ratio = f"{f['t'] / f['p']:.2f}" if f["t"] is not None and f["p"] else "—"
             unit = f" ({f['unit']})" if f["unit"] else ""
-            out.append(f"| {sec} | {f['label']}{unit} | {fmt(f['t'])} | {f['peer']} "
-                       f"{fmt(f['p'])} | {ratio} | {f['target']} | {verdict_text(f['ok'])} |")
+            peer_cell = f.get("peer_cell", f"{f['peer']} {fmt(f['p'])}")
+            ratio = f.get("ratio_cell", ratio)
+            out.append(f"| {sec} | {f['label']}{unit} | {fmt(f['t'])} | {peer_cell} "
+                       f"| {ratio} | {f['target']} | {verdict_text(f['ok'])} |")
         out.append("")
-    out += ["| section | status | time |", "| --- | --- | ---: |"]
-    out += [f"| {s['section']} | {s['status']} | {s['seconds']} s |" for s in sections]
+    out += ["| section | status | time | run at |", "| --- | --- | ---: | --- |"]
+    out += [f"| {s['section']} | {s['status']} | {s['seconds']} s | {s.get('date') or '—'} |"
+            for s in sections]
     out += [""] + body
     out += ["## Running it", "",
-            "`make bench` (installs wrk, nginx-light, gnuplot-nox, python3 when missing, builds "
-            "tsunagi, runs every section). `BENCH_SECTIONS=http bench/run.sh` runs one section; "
+            "`make bench` (installs wrk, nginx-light, gnuplot-nox, python3, libwebsockets-dev when "
+            "missing, builds tsunagi, runs every section). `BENCH_SECTIONS=http bench/run.sh` "
+            "(or `=ws`) runs one section; "
             "`BENCH_QUICK=1` makes a short smoke run whose numbers are not to be quoted. "
             "Each section's parameters can be changed through the environment; see the head "
             "of its `bench/<section>/run.sh`.", ""]

@@ -48,7 +48,22 @@ fi
 [ -n "${sections// /}" ] || bench_die "no bench sections found (bench/<name>/run.sh)"
 
 mkdir -p "$raw"
-printf 'section\tstatus\tseconds\n' >"$raw/sections.tsv"
+# sections.tsv lists what the README shows: the sections run now, and those
+# of earlier runs on this machine that this one did not repeat (their raw
+# figures are still there), so running one section keeps the others' results.
+index=$raw/sections.tsv
+bench_init
+bench_lock
+kept=$bench_tmp/sections.tsv
+printf 'section\tstatus\tseconds\tdate\n' >"$kept"
+if [ -f "$index" ]; then
+    tail -n +2 "$index" | while IFS=$'\t' read -r s st secs when; do
+        case " $sections " in *" $s "*) continue ;; esac
+        if [ -f "$raw/$s/figures.tsv" ]; then
+            printf '%s\t%s\t%s\t%s\n' "$s" "$st" "$secs" "${when:-earlier}"
+        fi
+    done >>"$kept"
+fi
 failed=0
 for s in $sections; do
     [ -x "$bench/$s/run.sh" ] || bench_die "no section '$s' (bench/$s/run.sh)"
@@ -60,15 +75,22 @@ for s in $sections; do
     status=ok
     # The section's own output goes to its log and, line by line, to the terminal.
     if ! BENCH_RAW=$raw/$s timeout --signal=TERM --kill-after=60 "$SECTION_TIMEOUT" \
-        "$bench/$s/run.sh" 2>&1 | tee "$raw/$s/run.log"; then
+        "$bench/$s/run.sh" 2>&1 9>&- | tee "$raw/$s/run.log"; then
         status=failed
         failed=1
     fi
     secs=$(($(date +%s) - t0))
-    [ "$secs" -ge "$SECTION_TIMEOUT" ] && status="stopped after ${SECTION_TIMEOUT} s"
+    if [ "$secs" -ge "$SECTION_TIMEOUT" ]; then
+        status="stopped after ${SECTION_TIMEOUT} s"
+    fi
     bench_log "section $s: $status in $secs s"
-    printf '%s\t%s\t%s\n' "$s" "$status" "$secs" >>"$raw/sections.tsv"
+    printf '%s\t%s\t%s\t%s\n' "$s" "$status" "$secs" "$(date -u '+%Y-%m-%d %H:%M UTC')" >>"$kept"
 done
+# Sections in name order, whichever run they come from.
+{
+    head -n 1 "$kept"
+    tail -n +2 "$kept" | sort
+} >"$index"
 
 report_rc=0
 "$BENCH_PY" "$bench/report.py" "$results" || report_rc=$?

@@ -48,6 +48,14 @@ CONNS=${HTTP_CONNS:-50 200}                  # wrk -c values
 IDLE_N=${HTTP_IDLE_N:-$def_idle_n}           # idle keep-alive connections
 IDLE_ROUNDS=${HTTP_IDLE_ROUNDS:-$def_idle_rounds}
 IDLE_SETTLE_MS=${HTTP_IDLE_SETTLE_MS:-1000}  # hold time before the second RSS reading
+# A shared machine: before each wrk run wait until the cores are at most
+# QUIET_PCT % busy (QUIET_BUDGET s of waiting in all); redo a run when other
+# processes took more than MAX_OTHER % of the server's core during it (at most
+# MAX_REDOS redos in all). Both budgets keep the section's time bounded.
+QUIET_PCT=${HTTP_QUIET_PCT:-15}
+QUIET_BUDGET=${HTTP_QUIET_BUDGET:-60}
+MAX_OTHER=${HTTP_MAX_OTHER:-15}
+MAX_REDOS=${HTTP_MAX_REDOS:-4}
 THREADS=$(bench_cpu_count "$SERVER_CPUS")    # tsunagi --threads = nginx worker_processes
 WRK_THREADS=$(bench_cpu_count "$CLIENT_CPUS")
 
@@ -59,11 +67,16 @@ nofile=$(ulimit -n)
     bench_die "IDLE_N=$IDLE_N needs a file limit above $((IDLE_N + 500)); ulimit -n is $nofile"
 
 bench_init
+bench_lock
 mkdir -p "$BENCH_RAW"
 rm -f "$BENCH_RAW"/*.txt "$BENCH_RAW"/*.log "$BENCH_RAW"/*.tsv "$BENCH_RAW"/*.md
 samples=$BENCH_RAW/samples.tsv
 printf 'id\tside\tround\tvalue\n' >"$samples"
 clk_tck=$(getconf CLK_TCK)
+server_cpu_list=$(bench_cpu_expand "$SERVER_CPUS")
+all_cpu_list=$(bench_cpu_expand "$SERVER_CPUS,$CLIENT_CPUS")
+quiet_left=$QUIET_BUDGET
+redos_left=$MAX_REDOS
 
 idleconn=$bench_tmp/idleconn
 cc -O2 -Wall -Wextra -o "$idleconn" "$here/idleconn.c" || bench_die "could not build bench/http/idleconn.c"
@@ -200,10 +213,28 @@ wrk_parse() {
     }' "$1"
 }
 
-# run_wrk SERVER PORT CONNS SECONDS LOGFILE PIDS... → sets w_rps w_p99 w_err w_cpu
+# Wait, within what is left of QUIET_BUDGET, until the server and client
+# cores are quiet (our own servers are idle between runs).
+quiet_wait() {
+    local busy
+    while :; do
+        busy=$(bench_cores_busy "$all_cpu_list" 0.5)
+        [ "$busy" -le "$QUIET_PCT" ] && return 0
+        if [ "$quiet_left" -le 0 ]; then
+            return 0
+        fi
+        quiet_left=$((quiet_left - 1))
+        sleep 0.5
+    done
+}
+
+# run_wrk SERVER PORT CONNS SECONDS LOGFILE PIDS... → sets w_rps w_p99 w_err
+# w_cpu (server's CPU %, 100 = one core) and w_other (% of the server's
+# core(s) that other processes used meanwhile).
 run_wrk() {
-    local s=$1 port=$2 c=$3 secs=$4 log=$5 t0 t1 c0 c1 parsed
+    local s=$1 port=$2 c=$3 secs=$4 log=$5 t0 t1 c0 c1 k0 k1 parsed
     shift 5
+    k0=$(bench_core_ticks "$server_cpu_list")
     c0=$(bench_cpu_ticks "$@")
     t0=$(date +%s.%N)
     timeout $((secs + 30)) taskset -c "$CLIENT_CPUS" wrk -t"$WRK_THREADS" -c"$c" -d"${secs}s" \
@@ -211,10 +242,16 @@ run_wrk() {
         bench_die "$s: wrk failed (see $log)"
     t1=$(date +%s.%N)
     c1=$(bench_cpu_ticks "$@")
+    k1=$(bench_core_ticks "$server_cpu_list")
     parsed=$(wrk_parse "$log") || bench_die "$s: cannot parse wrk output (see $log)"
     read -r w_rps w_p99 w_err <<<"$parsed"
     w_cpu=$(awk -v d=$((c1 - c0)) -v hz="$clk_tck" -v t0="$t0" -v t1="$t1" \
         'BEGIN { printf "%.1f", 100 * d / hz / (t1 - t0) }')
+    # Ticks of /proc/stat and of /proc/PID/stat are both USER_HZ.
+    w_other=$(awk -v a="$k0" -v b="$k1" -v own=$((c1 - c0)) 'BEGIN {
+        split(a, x, " "); split(b, y, " "); t = y[2] - x[2]; o = y[1] - x[1] - own
+        if (o < 0) o = 0
+        printf "%.1f", (t > 0 ? 100 * o / t : 0) }')
 }
 
 bench_log "throughput: both servers up; wrk -t$WRK_THREADS -c{${CONNS// /,}} -d${DURATION}s x $ROUNDS rounds"
@@ -240,15 +277,24 @@ for ((r = 1; r <= ROUNDS; r++)); do
     for c in $CONNS; do
         for s in $(order "$r"); do
             log=$BENCH_RAW/wrk-$s-c$c-r$r.txt
-            # shellcheck disable=SC2046
-            run_wrk "$s" "$(port_of "$s")" "$c" "$DURATION" "$log" $(pids_of "$s")
+            while :; do
+                quiet_wait
+                # shellcheck disable=SC2046
+                run_wrk "$s" "$(port_of "$s")" "$c" "$DURATION" "$log" $(pids_of "$s")
+                awk -v o="$w_other" -v m="$MAX_OTHER" 'BEGIN { exit !(o > m) }' || break
+                [ "$redos_left" -gt 0 ] || break
+                redos_left=$((redos_left - 1))
+                bench_log "  round $r -c$c $s: other processes took $w_other% of CPU $SERVER_CPUS; running it again ($redos_left redo(s) left)"
+                mv "$log" "${log%.txt}-noisy-$redos_left.txt"
+            done
             bench_alive "$(pid_of "$s")" || bench_die "$s died during wrk (see $log)"
             side=$(side_of "$s")
             sample "rps_c$c" "$side" "$r" "$w_rps"
             sample "p99_c$c" "$side" "$r" "$w_p99"
             sample "cpu_c$c" "$side" "$r" "$w_cpu"
+            sample "other_c$c" "$side" "$r" "$w_other"
             sample "err" "$side" "$r" "$w_err"
-            bench_log "  round $r -c$c $s: $w_rps req/s, p99 $w_p99 ms, server CPU $w_cpu%, errors $w_err"
+            bench_log "  round $r -c$c $s: $w_rps req/s, p99 $w_p99 ms, server CPU $w_cpu%, others $w_other%, errors $w_err"
         done
     done
 done
@@ -267,6 +313,9 @@ done
     printf 'idle_rss_after\t-\tRSS holding %s idle connections\tMiB\tnginx\tmedian\tlower\tnone\t—\n' "$IDLE_N"
     for c in $CONNS; do
         printf 'cpu_c%s\t-\tserver CPU busy during wrk -c%s\t%%\tnginx\tmedian\tnone\tnone\t—\n' "$c" "$c"
+    done
+    for c in $CONNS; do
+        printf 'other_c%s\t-\tother processes on the server core, wrk -c%s\t%%\tnginx\tmedian\tnone\tnone\t—\n' "$c" "$c"
     done
     printf 'err\t-\twrk socket errors + non-2xx, all runs\tcount\tnginx\tsum\tlower\teq:0\t0\n'
 } >"$BENCH_RAW/figures.tsv"
@@ -298,7 +347,14 @@ received is in \`raw/http/response-*.txt\`.${quick}
   then ${ROUNDS} rounds; in each round every connection count against each server,
   tsunagi first in odd rounds and nginx first in even ones. Figures are medians
   over rounds. "server CPU busy" is the server's user+system time over the run's
-  wall time (100 % = one core saturated; below that, the client was the limit).
+  wall time (100 % = one core saturated; below that, the client or the
+  machine was the limit).
+- **Noise.** This is a shared machine. Before each run the benchmark waits until
+  CPUs ${SERVER_CPUS},${CLIENT_CPUS} are at most ${QUIET_PCT} % busy (at most ${QUIET_BUDGET} s of waiting in all), and
+  a run during which other processes took more than ${MAX_OTHER} % of CPU ${SERVER_CPUS} is
+  run again (at most ${MAX_REDOS} times in all; this run: $((MAX_REDOS - redos_left)) redo(s), $((QUIET_BUDGET - quiet_left)) s of waiting).
+  "other processes on the server core" is what was left after that: read the
+  rows of a round with a high figure with care.
 - **Idle connections.** A fresh server per round (${IDLE_ROUNDS} rounds, servers
   alternating). \`bench/http/idleconn.c\` reads the server's VmRSS (nginx: master +
   workers), opens ${IDLE_N} connections (at most 100 connecting at a time), sends one

@@ -541,6 +541,35 @@ static long on_data(conn_t *c, const uint8_t *p, size_t len, uint64_t now)
     return done;
 }
 
+/* The local port range, and the next port to try in it. */
+static int port_lo = 32768, port_hi = 60999, port_next;
+
+/* Bind to a local port of our own choosing, walking the ephemeral range: with
+ * tens of thousands of connections to one address, letting connect() pick
+ * costs a search of the range per connect (__inet_hash_connect), seconds in all. */
+static void bind_local(int fd, const struct sockaddr_in *dst)
+{
+    struct sockaddr_in la;
+    int tries, span = port_hi - port_lo + 1;
+
+    memset(&la, 0, sizeof(la));
+    la.sin_family = AF_INET;
+    la.sin_addr = dst->sin_addr;
+    for (tries = 0; tries < span; tries++) {
+        int port = port_next;
+
+        port_next = port_next >= port_hi ? port_lo : port_next + 1;
+        la.sin_port = htons((uint16_t)port);
+        if (bind(fd, (struct sockaddr *)&la, sizeof(la)) == 0) {
+            return;
+        }
+        if (errno != EADDRINUSE) {
+            break;
+        }
+    }
+    die("no free local port to bind: %s", strerror(errno));
+}
+
 static void start_connect(conn_t *c, const struct sockaddr_in *sa)
 {
     struct epoll_event ev;
@@ -553,6 +582,7 @@ static void start_connect(conn_t *c, const struct sockaddr_in *sa)
     }
     setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    bind_local(c->fd, sa);
     if (connect(c->fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0 && errno != EINPROGRESS) {
         die("connect: %s", strerror(errno));
     }
@@ -789,6 +819,18 @@ int main(int argc, char **argv)
     raise_nofile(opt.conns + 16);
     signal(SIGPIPE, SIG_IGN);
     rng ^= wsb_now_ns() ^ (uint64_t)getpid() << 32;
+    {
+        FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+        if (f != NULL) {
+            if (fscanf(f, "%d %d", &port_lo, &port_hi) != 2 || port_lo < 1024 ||
+                port_hi <= port_lo || port_hi > 65535) {
+                port_lo = 32768, port_hi = 60999;
+            }
+            fclose(f);
+        }
+        port_next = port_lo + (int)(wsb_rand(&rng) % (uint64_t)(port_hi - port_lo + 1));
+    }
 
     conns = calloc((size_t)opt.conns, sizeof(*conns));
     pattern = malloc((size_t)opt.size + 8);
@@ -821,8 +863,15 @@ int main(int argc, char **argv)
             started++;
         }
         if (wsb_now_ns() > deadline) {
-            fprintf(stderr, "loadgen: only %ld of %ld connections open within %ld s\n", opened,
-                    opt.conns, opt.timeout_s);
+            long st[4] = {0, 0, 0, 0};
+
+            for (i = 0; i < started; i++) {
+                st[conns[i].state]++;
+            }
+            fprintf(stderr,
+                    "loadgen: only %ld of %ld connections open within %ld s (%ld connecting, "
+                    "%ld waiting for the 101)\n",
+                    opened, opt.conns, opt.timeout_s, st[ST_CONNECTING], st[ST_HANDSHAKE]);
             return 1;
         }
         nev = epoll_wait(ep, evs, 1024, 100);

@@ -55,6 +55,13 @@ IDLE_N=${WS_IDLE_N:-$def_idle_n}
 IDLE_ROUNDS=${WS_IDLE_ROUNDS:-1}
 IDLE_SETTLE_MS=${WS_IDLE_SETTLE_MS:-1000}
 LWS_RX=${WS_LWS_RX:-0} # lws rx_buffer_size; 0 = lws's default
+# A shared machine: before a run, wait (at most QUIET_WAIT s) until the server's
+# core is less than QUIET_PCT % busy; redo a run once when something else took
+# more than MAX_OTHER % of that core during it (at most MAX_RETRIES redos).
+QUIET_PCT=${WS_QUIET_PCT:-10}
+QUIET_WAIT=${WS_QUIET_WAIT:-10}
+MAX_OTHER=${WS_MAX_OTHER:-15}
+MAX_RETRIES=${WS_MAX_RETRIES:-12}
 
 bench_need cc taskset timeout awk pkg-config "$BENCH_PY"
 [ -x "$TSUNAGI" ] || bench_die "tsunagi binary not found at $TSUNAGI (run: make build)"
@@ -81,10 +88,38 @@ read -r port_lo port_hi </proc/sys/net/ipv4/ip_local_port_range
 idle_fit=$((nofile - 1000)) # the server's own files (node has a few dozen)
 eph=$((port_hi - port_lo - 1000))
 [ "$eph" -lt "$idle_fit" ] && idle_fit=$eph
+idle_capped=''
 if [ "$IDLE_N" -gt "$idle_fit" ]; then
     note "idle: $IDLE_N connections do not fit (ulimit -n $nofile, ephemeral ports $port_lo-$port_hi); using $idle_fit"
+    idle_capped=" (not the $IDLE_N asked for: ulimit -n $nofile and ephemeral ports $port_lo–$port_hi allow no more)"
     IDLE_N=$idle_fit
 fi
+
+# Busy % of the server's core over SECONDS (everything but idle and iowait).
+core_busy() {
+    local a b
+    a=$(awk -v c="cpu$SERVER_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
+    sleep "$1"
+    b=$(awk -v c="cpu$SERVER_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); busy = y[1] - x[1]; idle = y[2] - x[2]
+        printf "%.0f", busy + idle > 0 ? 100 * busy / (busy + idle) : 0 }'
+}
+
+# Wait until the server core is quiet (our servers are idle between runs).
+quiet_wait() {
+    local t0=$SECONDS b
+    while :; do
+        b=$(core_busy 0.3)
+        [ "$b" -le "$QUIET_PCT" ] && return 0
+        if [ $((SECONDS - t0)) -ge "$QUIET_WAIT" ]; then
+            bench_log "  core $SERVER_CPU is still ${b}% busy with other work after ${QUIET_WAIT} s; running anyway"
+            return 0
+        fi
+        sleep 0.5
+    done
+}
+retries=0
 
 # ---- tools ----------------------------------------------------------------
 tools=$bench_tmp/bin
@@ -138,7 +173,7 @@ start_server() {
     # Ready when one connection completes the upgrade and gets an echo back.
     for ((i = 0; i < 100; i++)); do
         if ! bench_alive "$srv_pid"; then
-            note "$s did not start (log: raw/ws/$s-$tag.log: $(tail -n 3 "$log" | tr '\n' ' '))"
+            note "$s did not start (log: raw/ws/$s-$tag.log: $(tail -n 3 "$log" | tr '\r\n' '  '))"
             bench_stop "$srv_pid"
             return 1
         fi
@@ -148,7 +183,7 @@ start_server() {
         fi
         sleep 0.1
     done
-    note "$s does not echo on ws://127.0.0.1:$srv_port/echo: $(tail -n 4 "$BENCH_RAW/ready-$s-$tag.txt" | tr '\n' ' ')"
+    note "$s does not echo on ws://127.0.0.1:$srv_port/echo: $(head -n 2 "$BENCH_RAW/ready-$s-$tag.txt" | tr '\r\n' '  ')"
     bench_stop "$srv_pid"
     return 1
 }
@@ -220,10 +255,33 @@ for ((r = 1; r <= ROUNDS; r++)); do
         for s in $(order "$r"); do
             [ -n "${up[$s]:-}" ] || continue
             out=$BENCH_RAW/echo-$s-$id-r$r.txt
-            if ! timeout $((${DURATION%.*} + ${WARMUP%.*} + 60)) taskset -c "$CLIENT_CPU" "$loadgen" echo \
-                -p "${port_of[$s]}" -c "$c" -s "$sz" -k "$k" -d "$DURATION" -w "$WARMUP" \
-                -C "$SERVER_CPU" "${pid_of[$s]}" >"$out" 2>&1; then
-                note "round $r $id $s: the load generator failed: $(tail -n 2 "$out" | tr '\n' ' ')"
+            try=1
+            while :; do
+                quiet_wait
+                if ! timeout $((${DURATION%.*} + ${WARMUP%.*} + 60)) taskset -c "$CLIENT_CPU" "$loadgen" echo \
+                    -p "${port_of[$s]}" -c "$c" -s "$sz" -k "$k" -d "$DURATION" -w "$WARMUP" \
+                    -C "$SERVER_CPU" "${pid_of[$s]}" >"$out.try$try" 2>&1; then
+                    cp "$out.try$try" "$out"
+                    break
+                fi
+                line=$(tail -n 1 "$out.try$try")
+                other=$(awk -v a="$(kv cpu_busy_pct "$line")" -v b="$(kv server_busy_pct "$line")" \
+                    'BEGIN { printf "%.0f", a - b }')
+                # Keep the cleaner of the tries.
+                if [ "$try" -eq 1 ] || [ "$other" -lt "$best_other" ]; then
+                    cp "$out.try$try" "$out"
+                    best_other=$other
+                fi
+                if [ "$other" -le "$MAX_OTHER" ] || [ "$try" -ge 2 ] || [ "$retries" -ge "$MAX_RETRIES" ]; then
+                    break
+                fi
+                bench_log "  round $r $id $s: other work took ${other}% of core $SERVER_CPU; running it again"
+                retries=$((retries + 1))
+                try=$((try + 1))
+            done
+            rm -f "$out".try*
+            if ! grep -q '^mode=echo' "$out"; then
+                note "round $r $id $s: the load generator failed: $(tail -n 2 "$out" | tr '\r\n' '  ')"
                 sample err "$s" "$r" 1
                 failed=1
                 if ! bench_alive "${pid_of[$s]}"; then
@@ -271,7 +329,7 @@ for ((r = 1; r <= IDLE_ROUNDS; r++)); do
         sleep 0.5 # let start-up allocations settle before the first reading
         if ! timeout 180 taskset -c "$CLIENT_CPU" "$loadgen" idle -p "$srv_port" -c "$IDLE_N" \
             -S "$IDLE_SETTLE_MS" -t 150 "$srv_pid" >"$out" 2>&1; then
-            note "idle round $r $s: $(tail -n 2 "$out" | tr '\n' ' ')"
+            note "idle round $r $s: $(tail -n 2 "$out" | tr '\r\n' '  ')"
             failed=1
             bench_stop "$srv_pid"
             continue
@@ -346,15 +404,12 @@ problems=''
 if [ -s "$notes" ]; then
     problems=$(printf '\n**Problems in this run:**\n\n'; sed 's/^/- /' "$notes")
 fi
-idle_note=''
-[ "$IDLE_N" -lt 19000 ] && idle_note=" (fewer than the 19,000 asked for: the file or port limits of this machine allow no more, or WS_IDLE_N says so)"
 cat >"$BENCH_RAW/method.md" <<EOF
 Four WebSocket echo servers, each alone on CPU ${SERVER_CPU} (\`taskset -c ${SERVER_CPU}\`),
 against one load generator on CPU ${CLIENT_CPU}, all on 127.0.0.1 with ports picked at run time:
-**tsunagi** (\`--threads 1 --echo --log-level warn ${tsunagi_args}\`, path \`/echo\`),
+**tsunagi** (\`--threads 1 --echo --log-level warn${tsunagi_args:+ $tsunagi_args}\`, path \`/echo\`),
 **lws**: libwebsockets ${lws_version} from Debian (\`bench/ws/lws_echo.c\`: reassembles each
-message, one \`lws_write\` per writable callback, rx_buffer_size ${LWS_RX} = lws's default
-when 0), **ws**: the npm package ws ${ws_version:-?} on Node ${node_version:-?} (\`bench/ws/ws_echo.js\`,
+message, one \`lws_write\` per writable callback, rx_buffer_size ${LWS_RX}$([ "$LWS_RX" = 0 ] && echo " (lws's default, 4096)")), **ws**: the npm package ws ${ws_version:-?} on Node ${node_version:-?} (\`bench/ws/ws_echo.js\`,
 perMessageDeflate off, no native add-ons), and **minimal**: \`bench/ws/minimal_echo.c\`, which
 only unmasks and writes back everything one read produced in one write — the kernel's
 loopback TCP cost plus one pass over the bytes, the "kernel limit".${quick}
@@ -367,8 +422,8 @@ loopback TCP cost plus one pass over the bytes, the "kernel limit".${quick}
   ${DURATION} s measured; ${ROUNDS} rounds, in each round every scenario against every server,
   the order of servers rotating from round to round. All servers stay up during this phase.
 - **messages per server CPU-second** = messages echoed in the window ÷ the server's
-  utime+stime over exactly that window (\`/proc/PID/stat\`, all threads; the clock is ticks
-  of 1/$(getconf CLK_TCK) s, the kernel charges softirq time to the task it interrupts). It is the fair figure when the load
+  utime+stime over exactly that window (\`/proc/PID/stat\`, all threads, in units of
+  1/$(getconf CLK_TCK) s; the kernel charges softirq time to the task it interrupts). It is the fair figure when the load
   generator, not the server, is the bottleneck ("server CPU busy" below 100 %).
   "other load on the server core" is core ${SERVER_CPU}'s busy time (\`/proc/stat\`) minus the server's:
   anything else that ran there (on a shared machine, other people's work) — read the
@@ -376,7 +431,7 @@ loopback TCP cost plus one pass over the bytes, the "kernel limit".${quick}
 - **Latency** is from the write that carried a message to the read that completed its
   echo, in a log-linear histogram (about 3 % resolution); the median of the rounds' p99.
 - **Idle connections.** A fresh server per round (${IDLE_ROUNDS} round(s)). The load generator
-  reads the server's VmRSS, opens ${IDLE_N} WebSocket connections${idle_note}
+  reads the server's VmRSS, opens ${IDLE_N} WebSocket connections${idle_capped}
   (at most 200 handshakes at a time), holds them idle for ${IDLE_SETTLE_MS} ms, reads VmRSS again:
   per connection = (after − before) / ${IDLE_N}. Kernel socket buffers are not in RSS.
   ulimit -n is ${nofile} for each of the server and the load generator.
