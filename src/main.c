@@ -109,7 +109,8 @@ int main(int argc, char **argv)
     ts_tls_ctx_t *tls_ctx = NULL;
 
     if (cfg->http.set)
-        specs[nspecs++] = (ts_listener_spec_t){"http", &cfg->http, SOCK_STREAM, &ts_http_ops, NULL};
+        specs[nspecs++] = (ts_listener_spec_t){
+            .name = "http", .endpoint = &cfg->http, .type = SOCK_STREAM, .ops = &ts_http_ops};
     if (cfg->https.set) {
         char err[512];
         tls_ctx = ts_tls_ctx_new(cfg->cert, cfg->pkey, err, sizeof(err));
@@ -119,8 +120,11 @@ int main(int argc, char **argv)
             free(cfg);
             return 1;
         }
-        specs[nspecs++] =
-            (ts_listener_spec_t){"https", &cfg->https, SOCK_STREAM, &ts_http_ops, tls_ctx};
+        specs[nspecs++] = (ts_listener_spec_t){.name = "https",
+                                               .endpoint = &cfg->https,
+                                               .type = SOCK_STREAM,
+                                               .ops = &ts_http_ops,
+                                               .tls_ctx = tls_ctx};
     }
     if (ts_server_init(&server, cfg, specs, nspecs) != TS_OK) {
         ts_tls_ctx_free(tls_ctx);

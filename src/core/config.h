@@ -65,6 +65,12 @@ typedef struct ts_config_s {
     unsigned ws_idle_timeout; /* seconds of silence before a keepalive Ping */
     unsigned ws_send_queue;   /* bytes of unsent output past which a client is closed */
     int ws_deflate;           /* accept permessage-deflate */
+
+    /* TURN limits */
+    unsigned user_quota;     /* allocations per user at once; 0: unlimited */
+    unsigned total_quota;    /* allocations in all; 0: unlimited */
+    unsigned max_bps;        /* bytes per second per allocation; 0: unlimited */
+    unsigned credential_ttl; /* seconds the REST credentials handed out stay valid */
 } ts_config_t;
 
 /* What ts_config_load() asks the caller to do. */

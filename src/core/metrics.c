@@ -5,6 +5,7 @@ const char *ts_proto_kind_name(int kind)
     switch (kind) {
     case TS_PROTO_HTTP: return "http";
     case TS_PROTO_WS: return "websocket";
+    case TS_PROTO_TURN: return "turn-tcp";
     default: return "other";
     }
 }

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-enum ts_proto_kind { TS_PROTO_HTTP = 0, TS_PROTO_WS, TS_PROTO_COUNT };
+enum ts_proto_kind { TS_PROTO_HTTP = 0, TS_PROTO_WS, TS_PROTO_TURN, TS_PROTO_COUNT };
 
 #define TS_METRICS_STATUS_MIN 100
 #define TS_METRICS_STATUS_MAX 599

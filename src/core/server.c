@@ -11,7 +11,6 @@
 #include "core/log.h"
 #include "core/net.h"
 
-#define TS_MAX_LISTENERS 8
 
 int ts_server_init(ts_server_t *s, ts_config_t *cfg, const ts_listener_spec_t *specs,
                    size_t nspecs)
@@ -32,12 +31,24 @@ int ts_server_init(ts_server_t *s, ts_config_t *cfg, const ts_listener_spec_t *s
         struct sockaddr_storage sa = sp->endpoint->sa; /* the config stays as given */
         char addr[TS_ADDRSTRLEN];
 
+        /* One endpoint on two transports (TURN over UDP and TCP) shares the
+         * port the kernel picked for the first. */
+        for (size_t j = 0; j < opened; j++) {
+            if (specs[j].endpoint == sp->endpoint)
+                sa = s->bound[j].sa;
+        }
+
         if (ts_net_listen_group(&sa, sp->endpoint->len, sp->type, n, fds[opened]) != TS_OK) {
             fprintf(stderr, "tsunagi: --%s %s: %s\n", sp->name, sp->endpoint->text,
                     strerror(errno));
             goto fail;
         }
-        ts_log_info("listening on %s://%s (%d workers)", sp->name,
+        s->bound[opened].name = sp->name;
+        s->bound[opened].type = sp->type;
+        s->bound[opened].sa = sa;
+        s->nbound = opened + 1;
+        ts_log_info("listening on %s%s://%s (%d workers)", sp->name,
+                    sp->type == SOCK_DGRAM ? "+udp" : "",
                     ts_sockaddr_str((struct sockaddr *)&sa, addr, sizeof(addr)),
                     n);
     }
@@ -58,7 +69,10 @@ int ts_server_init(ts_server_t *s, ts_config_t *cfg, const ts_listener_spec_t *s
         }
         s->bus.inboxes[i] = &s->workers[i].inbox;
         for (size_t l = 0; l < nspecs; l++)
-            ts_worker_add_listener(&s->workers[i], fds[l][i], specs[l].ops, specs[l].tls_ctx);
+            if (specs[l].type == SOCK_DGRAM)
+                ts_worker_add_dgram(&s->workers[i], fds[l][i], specs[l].dgram);
+            else
+                ts_worker_add_listener(&s->workers[i], fds[l][i], specs[l].ops, specs[l].tls_ctx);
     }
     return TS_OK;
 
@@ -139,4 +153,13 @@ void ts_server_free(ts_server_t *s)
     free(s->retired);
     s->workers = NULL;
     s->retired = NULL;
+}
+
+const struct sockaddr_storage *ts_server_bound(const ts_server_t *s, const char *name, int type)
+{
+    for (size_t i = 0; i < s->nbound; i++) {
+        if (s->bound[i].type == type && strcmp(s->bound[i].name, name) == 0)
+            return &s->bound[i].sa;
+    }
+    return NULL;
 }

@@ -17,11 +17,21 @@ typedef struct {
     const char *name; /* "http" — for the log line */
     ts_endpoint_t *endpoint;
     int type; /* SOCK_STREAM */
-    const ts_conn_ops_t *ops;
+    const ts_conn_ops_t *ops;   /* SOCK_STREAM */
     struct ssl_ctx_st *tls_ctx; /* not owned; NULL: plain TCP */
+    ts_dgram_cb dgram;          /* SOCK_DGRAM */
 } ts_listener_spec_t;
 
+#define TS_MAX_LISTENERS 8
+
 struct ts_server_s {
+    /* The addresses the listeners really bound (port 0 resolved). */
+    struct {
+        const char *name;
+        int type;
+        struct sockaddr_storage sa;
+    } bound[TS_MAX_LISTENERS];
+    size_t nbound;
     ts_config_t *config; /* current; swapped atomically on reload, read with ts_server_config() */
     ts_config_t **retired; /* replaced configurations, freed at exit (workers may still read them) */
     size_t nretired;
@@ -42,6 +52,9 @@ static inline const ts_config_t *ts_server_config(const ts_server_t *s)
 int ts_server_init(ts_server_t *s, ts_config_t *cfg, const ts_listener_spec_t *specs,
                    size_t nspecs);
 int ts_server_start(ts_server_t *s);
+/* The address listener name ("http", "turn"...) of type bound, or NULL. */
+const struct sockaddr_storage *ts_server_bound(const ts_server_t *s, const char *name, int type);
+
 /* Ask every worker to drain (stop accepting, finish in-flight work). */
 void ts_server_drain(ts_server_t *s);
 /* Ask every worker to stop now. */

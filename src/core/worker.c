@@ -118,6 +118,28 @@ void ts_worker_add_listener(ts_worker_t *w, int fd, const ts_conn_ops_t *ops,
     ts_timer_init(&l->backoff, ts_listener_on_backoff);
 }
 
+static void ts_listener_on_dgram(ts_loop_t *loop, ts_io_t *io, uint32_t events)
+{
+    ts_listener_t *l = ts_container_of(io, ts_listener_t, io);
+
+    l->dgram(l->worker, io->fd);
+}
+
+void ts_worker_add_dgram(ts_worker_t *w, int fd, ts_dgram_cb cb)
+{
+    ts_listener_t *l;
+
+    w->listeners = ts_realloc(w->listeners, (w->nlisteners + 1) * sizeof(*w->listeners));
+    l = &w->listeners[w->nlisteners++];
+    memset(l, 0, sizeof(*l));
+    l->io.fd = fd;
+    l->io.cb = ts_listener_on_dgram;
+    l->worker = w;
+    l->dgram = cb;
+    l->kind = -1;
+    ts_timer_init(&l->backoff, ts_listener_on_backoff);
+}
+
 static void ts_worker_close_listeners(ts_worker_t *w)
 {
     for (size_t i = 0; i < w->nlisteners; i++) {
@@ -319,11 +341,15 @@ int ts_worker_start(ts_worker_t *w)
 
 void *ts_worker_local(ts_worker_t *w, int slot, void *(*create)(void), void (*destroy)(void *))
 {
-    if (w->locals[slot].ptr == NULL) {
-        w->locals[slot].ptr = create();
+    void *ptr = __atomic_load_n(&w->locals[slot].ptr, __ATOMIC_ACQUIRE);
+
+    if (ptr == NULL) {
+        ptr = create();
         w->locals[slot].destroy = destroy;
+        /* Other threads (/metrics) may look: publish a whole object. */
+        __atomic_store_n(&w->locals[slot].ptr, ptr, __ATOMIC_RELEASE);
     }
-    return w->locals[slot].ptr;
+    return ptr;
 }
 
 void ts_worker_free(ts_worker_t *w)

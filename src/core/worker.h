@@ -26,10 +26,14 @@ enum ts_msg_type {
     TS_MSG_USER = 100, /* first type for protocols: see ts_worker_on_message() */
 };
 
+/* A datagram socket is readable: the protocol reads it (recvmmsg). */
+typedef void (*ts_dgram_cb)(ts_worker_t *w, int fd);
+
 typedef struct {
     ts_io_t io;
     ts_worker_t *worker;
-    const ts_conn_ops_t *ops;
+    const ts_conn_ops_t *ops; /* stream listeners */
+    ts_dgram_cb dgram;        /* datagram sockets */
     int kind; /* enum ts_proto_kind */
     struct ssl_ctx_st *tls_ctx; /* not owned; NULL: plain TCP */
     ts_timer_t backoff; /* accept paused after EMFILE/ENFILE */
@@ -64,7 +68,7 @@ struct ts_worker_s {
 
 /* Per-worker state a protocol keeps (e.g. a shared compressor), created on
  * first use and destroyed with the worker. */
-enum { TS_LOCAL_WS_DEFLATE = 0 };
+enum { TS_LOCAL_WS_DEFLATE = 0, TS_LOCAL_TURN = 1 };
 void *ts_worker_local(ts_worker_t *w, int slot, void *(*create)(void), void (*destroy)(void *));
 
 /* Set up a worker on the calling thread's stack of objects (no thread yet). */
@@ -73,6 +77,8 @@ void ts_worker_free(ts_worker_t *w);
 /* Take ownership of a listening socket. */
 void ts_worker_add_listener(ts_worker_t *w, int fd, const ts_conn_ops_t *ops,
                             struct ssl_ctx_st *tls_ctx);
+/* Take ownership of a bound datagram socket read by cb. */
+void ts_worker_add_dgram(ts_worker_t *w, int fd, ts_dgram_cb cb);
 int ts_worker_start(ts_worker_t *w);
 
 /* Internal to the core: connections register and unregister themselves. */

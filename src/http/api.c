@@ -13,6 +13,9 @@
 #include "core/worker.h"
 #include "http/response.h"
 #include "http/router.h"
+#include "turn/ice.h"
+
+#include <openssl/rand.h>
 
 static int ts_http_get_or_head(ts_http_ctx_t *ctx)
 {
@@ -134,4 +137,39 @@ void ts_http_metrics(ts_http_ctx_t *ctx)
     ts_http_respond(ctx, 200, "text/plain; version=0.0.4; charset=utf-8",
                     "Cache-Control: no-store\r\n", t.p, t.len);
     free(t.p);
+}
+
+/* /api/ice-servers: tsunagi's STUN/TURN with fresh REST credentials. */
+void ts_http_ice_servers(ts_http_ctx_t *ctx)
+{
+    ts_server_t *s = ctx->hc->conn.worker->server;
+    const http_request_t *req = ctx->req;
+    const char *host = req->host.base;
+    size_t hlen = req->host.len;
+    char list[2048], name[20], body[2200];
+    unsigned char rnd[6];
+    size_t n;
+    int len;
+
+    if (!ts_http_get_or_head(ctx))
+        return;
+    /* The host the browser used, without its port. */
+    if (host != NULL && hlen > 0) {
+        const char *end = host[0] == '[' ? memchr(host, ']', hlen) : memchr(host, ':', hlen);
+        if (end != NULL)
+            hlen = (size_t)(end - host) + (host[0] == '[');
+    }
+    /* A name of its own for each credential, so --user-quota counts per client. */
+    RAND_bytes(rnd, sizeof(rnd));
+    snprintf(name, sizeof(name), "web-%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
+             rnd[4], rnd[5]);
+    n = ts_ice_servers_json(s, host, hlen, name, list, sizeof(list));
+    if (n == 0) {
+        ts_http_respond_error(ctx, 500, "ice servers do not fit");
+        return;
+    }
+    len = snprintf(body, sizeof(body), "{\"iceServers\":%s,\"ttl\":%u}\n", list,
+                   ts_server_config(s)->credential_ttl);
+    ts_http_respond(ctx, 200, "application/json", "Cache-Control: no-store\r\n", body,
+                    (size_t)len);
 }

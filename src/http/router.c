@@ -21,6 +21,7 @@ static const ts_http_route_t ts_http_routes[] = {
     {"/healthz", 0, ts_http_healthz},
     {"/metrics", 0, ts_http_metrics},
     {"/echo", 0, ts_http_echo},
+    {"/api/ice-servers", 0, ts_http_ice_servers},
 };
 
 static int ts_route_match(const ts_http_route_t *r, http_str_t path)

@@ -18,6 +18,7 @@ void ts_http_route(ts_http_ctx_t *ctx);
 /* Handlers (api.c, static.c). */
 void ts_http_healthz(ts_http_ctx_t *ctx);
 void ts_http_metrics(ts_http_ctx_t *ctx);
+void ts_http_ice_servers(ts_http_ctx_t *ctx);
 void ts_http_static(ts_http_ctx_t *ctx);
 
 #endif

@@ -1,0 +1,533 @@
+/*
+ * net.c — STUN/TURN sockets on a worker's loop.
+ *
+ * Client datagrams are read in batches with recvmmsg; the answers the engine
+ * produces while a batch is handled are queued and leave with one sendmmsg
+ * per socket at the end of the loop turn. Relay sockets (one per allocation
+ * and address family) are ordinary non-blocking UDP sockets on the same
+ * loop, read in batches too.
+ */
+#include "turn/net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/bus.h"
+#include "core/common.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "stun/msg.h"
+
+#define TS_TURN_BATCH     32   /* datagrams per recvmmsg / sendmmsg */
+#define TS_TURN_DGRAM     2048 /* larger datagrams are truncated, and dropped */
+#define TS_TURN_READS     4    /* batches per readiness event, then let others run */
+#define TS_TURN_PORT_TRIES 128
+
+typedef struct ts_turn_glue_s ts_turn_glue_t;
+
+typedef struct {
+    ts_io_t io;
+    ts_turn_glue_t *g;
+    turn_relay_t id;
+} ts_turn_relay_sock_t;
+
+/* Answers waiting for the end of the loop turn, for one UDP socket. */
+typedef struct {
+    int fd;
+    unsigned n;
+    struct mmsghdr msgs[TS_TURN_BATCH];
+    struct iovec iov[TS_TURN_BATCH];
+    struct sockaddr_storage addrs[TS_TURN_BATCH];
+    uint8_t data[TS_TURN_BATCH][TS_TURN_DGRAM];
+} ts_turn_outq_t;
+
+struct ts_turn_glue_s {
+    ts_worker_t *w;
+    turn_server_t *engine;
+    const ts_config_t *cfg; /* the configuration the engine was last given */
+    ts_timer_t tick;
+    ts_defer_t flush;
+    ts_turn_relay_sock_t **relays; /* indexed by turn_relay_t; NULL: free */
+    size_t nrelays;
+    unsigned port_cursor;
+    ts_turn_outq_t out;
+    /* receive batch */
+    struct mmsghdr msgs[TS_TURN_BATCH];
+    struct iovec iov[TS_TURN_BATCH];
+    struct sockaddr_storage addrs[TS_TURN_BATCH];
+    uint8_t bufs[TS_TURN_BATCH][TS_TURN_DGRAM];
+};
+
+/* -------------------------------------------------------------- output -- */
+
+static void ts_turn_flush_udp(ts_turn_glue_t *g)
+{
+    ts_turn_outq_t *q = &g->out;
+    unsigned sent = 0;
+
+    while (sent < q->n) {
+        int n = sendmmsg(q->fd, q->msgs + sent, q->n - sent, MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            /* A full socket buffer drops answers, as UDP may. */
+            ts_log_debug("turn: sendmmsg: %s (%u answers dropped)", strerror(errno), q->n - sent);
+            break;
+        }
+        for (int i = 0; i < n; i++)
+            ts_metric_add(g->w->metrics.bytes_out, q->msgs[sent + (unsigned)i].msg_len);
+        sent += (unsigned)n;
+    }
+    q->n = 0;
+}
+
+static void ts_turn_on_flush(ts_loop_t *loop, ts_defer_t *d)
+{
+    ts_turn_flush_udp(ts_container_of(d, ts_turn_glue_t, flush));
+}
+
+static void ts_turn_send_udp(ts_turn_glue_t *g, int fd, const struct sockaddr *to, socklen_t tolen,
+                             const uint8_t *data, size_t len)
+{
+    ts_turn_outq_t *q = &g->out;
+    unsigned i;
+
+    if (len > TS_TURN_DGRAM)
+        return;
+    if (q->n > 0 && (q->fd != fd || q->n == TS_TURN_BATCH))
+        ts_turn_flush_udp(g);
+    i = q->n++;
+    q->fd = fd;
+    memcpy(q->data[i], data, len);
+    memcpy(&q->addrs[i], to, tolen);
+    q->iov[i].iov_base = q->data[i];
+    q->iov[i].iov_len = len;
+    memset(&q->msgs[i], 0, sizeof(q->msgs[i]));
+    q->msgs[i].msg_hdr.msg_name = &q->addrs[i];
+    q->msgs[i].msg_hdr.msg_namelen = tolen;
+    q->msgs[i].msg_hdr.msg_iov = &q->iov[i];
+    q->msgs[i].msg_hdr.msg_iovlen = 1;
+    ts_defer(&g->w->loop, &g->flush);
+}
+
+/* ---------------------------------------------------------- engine I/O -- */
+
+static uint64_t ts_turn_now(void *ctx)
+{
+    ts_turn_glue_t *g = ctx;
+    return ts_loop_now(&g->w->loop);
+}
+
+static void ts_turn_send_client(void *ctx, const turn_client_t *client, const uint8_t *data,
+                                size_t len)
+{
+    ts_turn_glue_t *g = ctx;
+    ts_conn_t *c;
+
+    if (client->transport == TURN_TRANSPORT_UDP) {
+        ts_turn_send_udp(g, client->sock, (const struct sockaddr *)&client->peer,
+                         client->peer_len, data, len);
+        return;
+    }
+    c = ts_idmap_get(&g->w->conns, client->conn_id);
+    if (c != NULL && c->ops == &ts_turn_stream_ops)
+        ts_conn_write(c, data, len);
+}
+
+static void ts_turn_on_relay_readable(ts_loop_t *loop, ts_io_t *io, uint32_t events);
+
+/* The address peers reach a relay at: --external-ip, else the relay address,
+ * else this host's first address of the family that is not loopback. */
+static void ts_turn_advertised(const ts_config_t *cfg, int family, struct sockaddr_storage *ss)
+{
+    struct ifaddrs *ifa, *i;
+    const char *ip = cfg->external_ip ? cfg->external_ip : cfg->relay_ip;
+
+    if (ip != NULL) {
+        if (family == AF_INET &&
+            inet_pton(AF_INET, ip, &((struct sockaddr_in *)ss)->sin_addr) == 1)
+            return;
+        if (family == AF_INET6 &&
+            inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1)
+            return;
+    }
+    if (getifaddrs(&ifa) != 0)
+        return;
+    for (i = ifa; i != NULL; i = i->ifa_next) {
+        if (i->ifa_addr == NULL || i->ifa_addr->sa_family != family ||
+            (i->ifa_flags & IFF_LOOPBACK) || !(i->ifa_flags & IFF_UP))
+            continue;
+        if (family == AF_INET)
+            ((struct sockaddr_in *)ss)->sin_addr = ((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+        else
+            ((struct sockaddr_in6 *)ss)->sin6_addr =
+                ((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+        break;
+    }
+    freeifaddrs(ifa);
+}
+
+/* Bind a UDP socket of family on the relay address at port. */
+static int ts_turn_bind_relay(const ts_config_t *cfg, int family, uint16_t port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd;
+
+    memset(&ss, 0, sizeof(ss));
+    ss.ss_family = (sa_family_t)family;
+    if (family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        in->sin_port = htons(port);
+        if (cfg->relay_ip != NULL && inet_pton(AF_INET, cfg->relay_ip, &in->sin_addr) != 1)
+            in->sin_addr.s_addr = htonl(INADDR_ANY);
+        len = sizeof(*in);
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        in6->sin6_port = htons(port);
+        if (cfg->relay_ip == NULL || inet_pton(AF_INET6, cfg->relay_ip, &in6->sin6_addr) != 1)
+            in6->sin6_addr = in6addr_any;
+        len = sizeof(*in6);
+    }
+    fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (family == AF_INET6) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    }
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static turn_relay_t ts_turn_relay_open(void *ctx, int family, uint16_t port, unsigned flags,
+                                       struct sockaddr_storage *bound, socklen_t *bound_len)
+{
+    ts_turn_glue_t *g = ctx;
+    const ts_config_t *cfg = g->cfg;
+    unsigned lo = cfg->min_port, hi = cfg->max_port, range = hi - lo + 1;
+    int fd = -1;
+    ts_turn_relay_sock_t *r;
+    size_t id;
+
+    if (port != 0) {
+        fd = ts_turn_bind_relay(cfg, family, port);
+    } else {
+        unsigned tries = TS_MIN(range, TS_TURN_PORT_TRIES);
+        for (unsigned t = 0; t < tries && fd < 0; t++) {
+            unsigned p = lo + (g->port_cursor++ % range);
+            if ((flags & TURN_RELAY_EVEN_PORT) && (p & 1))
+                p = p + 1 <= hi ? p + 1 : lo + (lo & 1);
+            fd = ts_turn_bind_relay(cfg, family, (uint16_t)p);
+            if (fd >= 0 && (flags & TURN_RELAY_RESERVE_NEXT)) {
+                /* port + 1 must be free for the reservation that follows. */
+                int next = p + 1 <= hi ? ts_turn_bind_relay(cfg, family, (uint16_t)(p + 1)) : -1;
+                if (next < 0) {
+                    close(fd);
+                    fd = -1;
+                } else {
+                    close(next);
+                }
+            }
+            port = (uint16_t)p;
+        }
+    }
+    if (fd < 0)
+        return -1;
+
+    for (id = 0; id < g->nrelays && g->relays[id] != NULL; id++) {
+    }
+    if (id == g->nrelays) {
+        size_t n = g->nrelays ? g->nrelays * 2 : 64;
+        g->relays = ts_realloc(g->relays, n * sizeof(*g->relays));
+        memset(g->relays + g->nrelays, 0, (n - g->nrelays) * sizeof(*g->relays));
+        g->nrelays = n;
+    }
+    r = ts_calloc(1, sizeof(*r));
+    r->io.fd = fd;
+    r->io.cb = ts_turn_on_relay_readable;
+    r->g = g;
+    r->id = (turn_relay_t)id;
+    g->relays[id] = r;
+    if (ts_io_start(&g->w->loop, &r->io, TS_IO_READ) != TS_OK) {
+        close(fd);
+        free(r);
+        g->relays[id] = NULL;
+        return -1;
+    }
+
+    memset(bound, 0, sizeof(*bound));
+    bound->ss_family = (sa_family_t)family;
+    ts_turn_advertised(cfg, family, bound);
+    if (family == AF_INET) {
+        ((struct sockaddr_in *)bound)->sin_port = htons(port);
+        *bound_len = sizeof(struct sockaddr_in);
+    } else {
+        ((struct sockaddr_in6 *)bound)->sin6_port = htons(port);
+        *bound_len = sizeof(struct sockaddr_in6);
+    }
+    return (turn_relay_t)id;
+}
+
+static void ts_turn_relay_close(void *ctx, turn_relay_t relay)
+{
+    ts_turn_glue_t *g = ctx;
+    ts_turn_relay_sock_t *r;
+
+    if (relay < 0 || (size_t)relay >= g->nrelays || (r = g->relays[relay]) == NULL)
+        return;
+    ts_io_stop(&g->w->loop, &r->io);
+    close(r->io.fd);
+    free(r);
+    g->relays[relay] = NULL;
+}
+
+static void ts_turn_relay_send(void *ctx, turn_relay_t relay, const struct sockaddr *peer,
+                               socklen_t peer_len, const uint8_t *data, size_t len,
+                               int dont_fragment)
+{
+    ts_turn_glue_t *g = ctx;
+    ts_turn_relay_sock_t *r;
+
+    if (relay < 0 || (size_t)relay >= g->nrelays || (r = g->relays[relay]) == NULL)
+        return;
+    if (dont_fragment) {
+        int v = IP_PMTUDISC_DO;
+        if (peer->sa_family == AF_INET)
+            setsockopt(r->io.fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof(v));
+        else
+            setsockopt(r->io.fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof(v));
+    }
+    if (sendto(r->io.fd, data, len, MSG_DONTWAIT, peer, peer_len) < 0)
+        ts_log_debug("turn: relay send: %s", strerror(errno));
+}
+
+/* ------------------------------------------------------------- engine -- */
+
+static void ts_turn_on_tick(ts_loop_t *loop, ts_timer_t *t)
+{
+    ts_turn_glue_t *g = ts_container_of(t, ts_turn_glue_t, tick);
+    int next;
+
+    turn_server_tick(g->engine);
+    next = turn_server_next_timeout(g->engine);
+    ts_timer_start(loop, t, next < 0 || next > 1000 ? 1000 : (uint64_t)(next > 0 ? next : 1));
+}
+
+static void ts_turn_glue_free(void *ptr)
+{
+    ts_turn_glue_t *g = ptr;
+
+    ts_timer_stop(&g->w->loop, &g->tick);
+    if (g->out.n > 0)
+        ts_turn_flush_udp(g);
+    turn_server_free(g->engine);
+    for (size_t i = 0; i < g->nrelays; i++) {
+        if (g->relays[i] != NULL)
+            ts_turn_relay_close(g, (turn_relay_t)i);
+    }
+    free(g->relays);
+    free(g);
+}
+
+static void *ts_turn_glue_new(void)
+{
+    ts_worker_t *w = ts_worker_current();
+    ts_turn_glue_t *g = ts_calloc(1, sizeof(*g));
+    turn_io_t io = {
+        .ctx = g,
+        .now_ms = ts_turn_now,
+        .send_client = ts_turn_send_client,
+        .relay_open = ts_turn_relay_open,
+        .relay_close = ts_turn_relay_close,
+        .relay_send = ts_turn_relay_send,
+    };
+
+    g->w = w;
+    g->cfg = ts_server_config(w->server);
+    g->port_cursor = (unsigned)(ts_now_ms() * 2654435761u) ^ (unsigned)w->index * 7919u;
+    g->engine = turn_server_new(g->cfg, &io);
+    ts_timer_init(&g->tick, ts_turn_on_tick);
+    ts_defer_init(&g->flush, ts_turn_on_flush);
+    ts_timer_start(&w->loop, &g->tick, 1000);
+    for (int i = 0; i < TS_TURN_BATCH; i++) {
+        g->iov[i].iov_base = g->bufs[i];
+        g->iov[i].iov_len = TS_TURN_DGRAM;
+    }
+    return g;
+}
+
+static ts_turn_glue_t *ts_turn_glue(ts_worker_t *w)
+{
+    ts_turn_glue_t *g = ts_worker_local(w, TS_LOCAL_TURN, ts_turn_glue_new, ts_turn_glue_free);
+    const ts_config_t *cfg = ts_server_config(w->server);
+
+    if (g->cfg != cfg) {
+        g->cfg = cfg; /* SIGHUP installed a new configuration */
+        turn_server_set_config(g->engine, cfg);
+    }
+    return g;
+}
+
+turn_server_t *ts_turn_engine(ts_worker_t *w)
+{
+    return w != NULL ? ts_turn_glue(w)->engine : NULL;
+}
+
+/* ------------------------------------------------------------ reading -- */
+
+/* Read up to TS_TURN_BATCH datagrams from fd into the glue's batch. */
+static int ts_turn_recv_batch(ts_turn_glue_t *g, int fd)
+{
+    int n;
+
+    for (int i = 0; i < TS_TURN_BATCH; i++) {
+        memset(&g->msgs[i].msg_hdr, 0, sizeof(g->msgs[i].msg_hdr));
+        g->msgs[i].msg_hdr.msg_name = &g->addrs[i];
+        g->msgs[i].msg_hdr.msg_namelen = sizeof(g->addrs[i]);
+        g->msgs[i].msg_hdr.msg_iov = &g->iov[i];
+        g->msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    do {
+        n = recvmmsg(fd, g->msgs, TS_TURN_BATCH, MSG_DONTWAIT, NULL);
+    } while (n < 0 && errno == EINTR);
+    return n;
+}
+
+void ts_turn_on_udp(ts_worker_t *w, int fd)
+{
+    ts_turn_glue_t *g = ts_turn_glue(w);
+    turn_client_t client;
+
+    memset(&client, 0, sizeof(client));
+    client.transport = TURN_TRANSPORT_UDP;
+    client.sock = fd;
+    client.local_len = sizeof(client.local);
+    getsockname(fd, (struct sockaddr *)&client.local, &client.local_len);
+    for (int round = 0; round < TS_TURN_READS; round++) {
+        int n = ts_turn_recv_batch(g, fd);
+        if (n <= 0)
+            break;
+        for (int i = 0; i < n; i++) {
+            struct msghdr *h = &g->msgs[i].msg_hdr;
+            ts_metric_add(w->metrics.bytes_in, g->msgs[i].msg_len);
+            if (h->msg_flags & MSG_TRUNC)
+                continue; /* larger than any TURN packet we relay */
+            memcpy(&client.peer, &g->addrs[i], h->msg_namelen);
+            client.peer_len = h->msg_namelen;
+            turn_server_on_client(g->engine, &client, g->bufs[i], g->msgs[i].msg_len);
+        }
+        if (n < TS_TURN_BATCH)
+            break;
+    }
+}
+
+static void ts_turn_on_relay_readable(ts_loop_t *loop, ts_io_t *io, uint32_t events)
+{
+    ts_turn_relay_sock_t *r = ts_container_of(io, ts_turn_relay_sock_t, io);
+    ts_turn_glue_t *g = r->g;
+    turn_relay_t id = r->id;
+    int fd = io->fd;
+
+    for (int round = 0; round < TS_TURN_READS; round++) {
+        int n = ts_turn_recv_batch(g, fd);
+        if (n <= 0)
+            break;
+        for (int i = 0; i < n; i++) {
+            struct msghdr *h = &g->msgs[i].msg_hdr;
+            if (h->msg_flags & MSG_TRUNC)
+                continue;
+            turn_server_on_relay(g->engine, id, (struct sockaddr *)&g->addrs[i], h->msg_namelen,
+                                 g->bufs[i], g->msgs[i].msg_len);
+            /* The engine may have closed this relay (an expired allocation). */
+            if ((size_t)id >= g->nrelays || g->relays[id] != r)
+                return;
+        }
+        if (n < TS_TURN_BATCH)
+            break;
+    }
+}
+
+/* ------------------------------------------------------ TCP and TLS -- */
+
+static void ts_turn_stream_client(ts_conn_t *c, turn_client_t *client)
+{
+    memset(client, 0, sizeof(*client));
+    client->transport = c->tls != NULL ? TURN_TRANSPORT_TLS : TURN_TRANSPORT_TCP;
+    ts_peer_to_sockaddr(&c->peer, &client->peer, &client->peer_len);
+    client->local_len = sizeof(client->local);
+    getsockname(c->io.fd, (struct sockaddr *)&client->local, &client->local_len);
+    client->conn_id = c->id;
+    client->sock = -1;
+}
+
+static int ts_turn_stream_on_read(ts_conn_t *c)
+{
+    ts_turn_glue_t *g = ts_turn_glue(c->worker);
+    turn_client_t client;
+    int have_client = 0;
+
+    while (c->in.len > 0 && !(c->flags & (TS_CONN_CLOSING | TS_CONN_CLOSE_AFTER))) {
+        const uint8_t *p = (const uint8_t *)ts_buf_head(&c->in);
+        long n = stun_stream_frame_len(p, c->in.len);
+        if (n < 0) {
+            c->close_reason = "not STUN or ChannelData";
+            return TS_ERR_PROTO;
+        }
+        if (n == 0 || (size_t)n > c->in.len) {
+            if (c->in.len > 65536 + 4) {
+                c->close_reason = "frame too large";
+                return TS_ERR_PROTO;
+            }
+            break;
+        }
+        if (!have_client) {
+            ts_turn_stream_client(c, &client);
+            have_client = 1;
+        }
+        turn_server_on_client(g->engine, &client, p, (size_t)n);
+        ts_buf_consume(&c->in, &c->worker->pool, (size_t)n);
+    }
+    /* Longer than the longest allocation lifetime between refreshes. */
+    ts_conn_set_timeout(c, 3700 * 1000);
+    return TS_OK;
+}
+
+static int ts_turn_stream_on_open(ts_conn_t *c)
+{
+    /* A connection that says nothing in 30 s is not a TURN client. */
+    ts_conn_set_timeout(c, 30 * 1000);
+    return TS_OK;
+}
+
+static void ts_turn_stream_on_close(ts_conn_t *c)
+{
+    ts_turn_glue_t *g = ts_turn_glue(c->worker);
+    turn_client_t client;
+
+    ts_turn_stream_client(c, &client);
+    turn_server_on_client_closed(g->engine, &client);
+}
+
+const ts_conn_ops_t ts_turn_stream_ops = {
+    .name = "turn",
+    .kind = TS_PROTO_TURN,
+    .conn_size = sizeof(ts_conn_t),
+    .on_open = ts_turn_stream_on_open,
+    .on_read = ts_turn_stream_on_read,
+    .on_eof = NULL,
+    .on_drain = NULL,
+    .on_timeout = NULL,
+    .on_shutdown = NULL,
+    .on_close = ts_turn_stream_on_close,
+};

@@ -1,0 +1,98 @@
+/*
+ * turn.h — the STUN/TURN server engine (RFC 8489 Binding, RFC 8656 TURN,
+ * RFC 6156 IPv6) of one worker, kept free of sockets: the worker's network
+ * glue (turn/net.c) feeds it client packets and relay packets, and it answers
+ * through the callbacks of turn_io_t. Tests drive it with a fake clock and
+ * fake sockets; the fuzzer feeds it arbitrary client bytes.
+ *
+ * An allocation belongs to the worker that received its Allocate; with
+ * SO_REUSEPORT the kernel keeps a client's 5-tuple on one worker, so every
+ * later packet of that client reaches the same engine.
+ */
+#ifndef TS_TURN_H
+#define TS_TURN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/config.h"
+#include "turn/auth.h"
+
+#define TURN_TRANSPORT_UDP  0
+#define TURN_TRANSPORT_TCP  1
+#define TURN_TRANSPORT_TLS  2
+#define TURN_TRANSPORT_DTLS 3
+
+/* Where a client packet came from: its 5-tuple. */
+typedef struct {
+    int transport;                /* TURN_TRANSPORT_* */
+    struct sockaddr_storage peer; /* the client's address */
+    socklen_t peer_len;
+    struct sockaddr_storage local; /* the server address it reached */
+    socklen_t local_len;
+    uint64_t conn_id; /* stream transports: the connection (ts_conn_t id); 0 for UDP */
+    int sock;         /* UDP: the worker socket it arrived on (replies leave from it) */
+} turn_client_t;
+
+/* A relay socket, opened by the glue on the engine's request. */
+typedef int turn_relay_t; /* >= 0; -1: none */
+
+#define TURN_RELAY_EVEN_PORT 0x1 /* the port must be even */
+#define TURN_RELAY_RESERVE_NEXT 0x2 /* ... and port + 1 must be reserved too */
+
+/* What the engine asks of its environment. */
+typedef struct {
+    void *ctx;
+    uint64_t (*now_ms)(void *ctx);
+    /* Send bytes to a client on the transport and 5-tuple it uses. */
+    void (*send_client)(void *ctx, const turn_client_t *client, const uint8_t *data, size_t len);
+    /*
+     * Open a UDP relay socket of family (AF_INET / AF_INET6) on the relay
+     * address, a port in [--min-port, --max-port]: exactly port when port is
+     * not 0 (a reservation), with flags TURN_RELAY_*. Fills *bound. Returns
+     * the relay handle, or -1 (no port free: 508).
+     */
+    turn_relay_t (*relay_open)(void *ctx, int family, uint16_t port, unsigned flags,
+                               struct sockaddr_storage *bound, socklen_t *bound_len);
+    void (*relay_close)(void *ctx, turn_relay_t relay);
+    /* Send a datagram from the relay socket to peer. */
+    void (*relay_send)(void *ctx, turn_relay_t relay, const struct sockaddr *peer,
+                       socklen_t peer_len, const uint8_t *data, size_t len, int dont_fragment);
+} turn_io_t;
+
+typedef struct turn_server_s turn_server_t;
+
+/* cfg is read on every request (it changes on SIGHUP); io is copied. */
+turn_server_t *turn_server_new(const ts_config_t *cfg, const turn_io_t *io);
+void turn_server_free(turn_server_t *s);
+void turn_server_set_config(turn_server_t *s, const ts_config_t *cfg);
+
+/* A datagram, or one framed message of a stream, from a client: a STUN
+ * message or ChannelData. Malformed input is dropped without an answer. */
+void turn_server_on_client(turn_server_t *s, const turn_client_t *client, const uint8_t *data,
+                           size_t len);
+/* A datagram that arrived on a relay socket from peer. */
+void turn_server_on_relay(turn_server_t *s, turn_relay_t relay, const struct sockaddr *peer,
+                          socklen_t peer_len, const uint8_t *data, size_t len);
+/* A stream client's connection closed: its allocation goes with it. */
+void turn_server_on_client_closed(turn_server_t *s, const turn_client_t *client);
+/* Expire allocations, permissions, channels, transactions. Call at least
+ * every turn_server_next_timeout() ms. */
+void turn_server_tick(turn_server_t *s);
+int turn_server_next_timeout(const turn_server_t *s);
+
+/* Counters for /metrics (this worker). */
+typedef struct {
+    uint64_t allocations;       /* open now */
+    uint64_t allocations_total;
+    uint64_t binding_requests;
+    uint64_t requests;          /* all STUN requests */
+    uint64_t auth_failures;     /* 401 answered to a request that carried credentials */
+    uint64_t relayed_packets;   /* peer <-> client, both ways */
+    uint64_t relayed_bytes;
+    uint64_t dropped;           /* malformed, unauthenticated or filtered packets */
+} turn_stats_t;
+const turn_stats_t *turn_server_stats(const turn_server_t *s);
+
+#endif
