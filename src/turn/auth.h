@@ -24,22 +24,27 @@
 
 #define TURN_NONCE_LEN 24 /* characters, as sent in NONCE */
 
-#define TURN_NONCE_TTL_MS (600u * 1000u) /* turn_auth_init's nonce_ttl_ms */
+#define TURN_NONCE_TTL_MS  (600u * 1000u) /* turn_auth_init's nonce_ttl_ms */
 #define TURN_REST_PASS_LEN 28 /* characters of a REST API password: base64 of 20 bytes */
 /* A pass buffer of this size holds every REST API password and every static
  * password shorter than it (a longer one does not authenticate). */
 #define TURN_PASS_MAX 256
 
 typedef struct {
-    uint8_t key[32]; /* HMAC key for nonces, random per process */
+    uint8_t key[32];       /* HMAC key for nonces, random per process */
     uint64_t nonce_ttl_ms; /* default 10 minutes */
 } turn_auth_t;
 
+/* Draws the key (aborts if OpenSSL has no randomness). Read-only afterwards:
+ * one turn_auth_t may serve every worker, so that a nonce issued by one
+ * worker is good on another. */
 void turn_auth_init(turn_auth_t *a);
 
 /* A fresh nonce (NUL-terminated, TURN_NONCE_LEN chars) for now_ms (wall-clock or
- * monotonic: the same clock turn_nonce_check gets). It may carry the
- * RFC 8489 9.2 "obMatJos2" security-feature prefix when features is set. */
+ * monotonic: the same clock turn_nonce_check gets). It carries no RFC 8489
+ * 9.2 "obMatJos2" security-feature prefix: no PASSWORD-ALGORITHMS is offered,
+ * so clients key MESSAGE-INTEGRITY with MD5(user:realm:pass). Made twice in the
+ * same millisecond, it is the same nonce. */
 void turn_nonce_make(const turn_auth_t *a, uint64_t now_ms, char *out, size_t cap);
 /* 1 valid, 0 stale (expired: 438), -1 not ours (401). */
 int turn_nonce_check(const turn_auth_t *a, uint64_t now_ms, const char *nonce, size_t len);
@@ -55,7 +60,10 @@ int turn_password(const ts_config_t *cfg, const char *user, size_t ulen, int64_t
                   char *pass, size_t cap);
 
 /* The REST API credential for name valid until now_unix + ttl:
- * user = "EXPIRY:NAME", pass = base64(HMAC-SHA1(secret, user)). */
+ * user = "EXPIRY:NAME", pass = base64(HMAC-SHA1(secret, user)). A NULL or
+ * empty name gives user = "EXPIRY". When user does not fit ucap, pass does
+ * not fit pcap (TURN_REST_PASS_LEN + 1 is enough) or secret is NULL, both
+ * are set to "" rather than to a pair that does not match. */
 void turn_rest_credential(const char *secret, const char *name, int64_t now_unix, unsigned ttl,
                           char *user, size_t ucap, char *pass, size_t pcap);
 
@@ -67,8 +75,10 @@ void turn_rest_credential(const char *secret, const char *name, int64_t now_unix
  */
 void turn_quota_name(const char *user, size_t ulen, const char **name, size_t *nlen);
 
-/* May TURN relay to this peer address? (the default deny list, then
- * --denied-peer-ip and --allowed-peer-ip, then --allow-loopback-peers) */
+/* May TURN relay to this peer address? 1 when it is in an --allowed-peer-ip
+ * range; else 0 when it is on the default deny list (loopback excepted with
+ * --allow-loopback-peers) or in a --denied-peer-ip range; else 1. An IPv6
+ * address embedding an IPv4 one is judged as both. No allocation, no lock. */
 int turn_peer_allowed(const ts_config_t *cfg, const struct sockaddr *peer);
 
 #endif

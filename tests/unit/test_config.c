@@ -193,6 +193,10 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.allow_loopback_peers, 0);
     assert_int_equal(cfg.ndenied_peers, 0);
     assert_int_equal(cfg.nallowed_peers, 0);
+    assert_int_equal(cfg.user_quota, 0);
+    assert_int_equal(cfg.total_quota, 0);
+    assert_int_equal(cfg.max_bps, 0);
+    assert_int_equal(cfg.credential_ttl, 86400);
     assert_int_equal(cfg.echo, 0);
     assert_null(cfg.signaling_key);
     assert_int_equal(cfg.log_level, TS_LOG_INFO);
@@ -256,6 +260,10 @@ static const struct {
     {"denied-peer-ip", "10.0.0.0/8"},
     {"denied-peer-ip", "fc00::/7"},
     {"allowed-peer-ip", "10.1.0.0-10.1.255.255"},
+    {"user-quota", "5"},
+    {"total-quota", "100"},
+    {"max-bps", "125000"},
+    {"credential-ttl", "3600"},
     {"echo", NULL},
     {"signaling-key", "k3y"},
     {"allowed-origin", "HTTPS://Example.COM:8443"},
@@ -302,6 +310,10 @@ static void check_every(const ts_config_t *cfg)
     assert_int_equal(cfg->denied_peers[1].family, AF_INET6);
     assert_int_equal(cfg->nallowed_peers, 1);
     assert_string_equal(cfg->allowed_peers[0].text, "10.1.0.0-10.1.255.255");
+    assert_int_equal(cfg->user_quota, 5);
+    assert_int_equal(cfg->total_quota, 100);
+    assert_int_equal(cfg->max_bps, 125000);
+    assert_int_equal(cfg->credential_ttl, 3600);
     assert_int_equal(cfg->echo, 1);
     assert_string_equal(cfg->signaling_key, "k3y");
     assert_int_equal(cfg->nallowed_origins, 2);
@@ -508,6 +520,31 @@ static void test_websocket_bounds(void **state)
     ts_config_free(&cfg);
 }
 
+/* The ends of the TURN limits are accepted (the errors test the values past them). */
+static void test_turn_limit_bounds(void **state)
+{
+    static const char *const low[] = {
+        "--user-quota", "0", "--total-quota", "0", "--max-bps", "0", "--credential-ttl",
+        "60",           NULL};
+    static const char *const high[] = {"--user-quota",     "4294967295", "--total-quota",
+                                       "4294967295",       "--max-bps",  "4294967295",
+                                       "--credential-ttl", "31536000",   NULL};
+    ts_config_t cfg;
+
+    load_ok(&cfg, low);
+    assert_int_equal(cfg.user_quota, 0);
+    assert_int_equal(cfg.total_quota, 0);
+    assert_int_equal(cfg.max_bps, 0);
+    assert_int_equal(cfg.credential_ttl, 60);
+    ts_config_free(&cfg);
+    load_ok(&cfg, high);
+    assert_int_equal(cfg.user_quota, UINT_MAX);
+    assert_int_equal(cfg.total_quota, UINT_MAX);
+    assert_int_equal(cfg.max_bps, UINT_MAX);
+    assert_int_equal(cfg.credential_ttl, 31536000);
+    ts_config_free(&cfg);
+}
+
 /* ---- precedence --------------------------------------------------------------- */
 
 static void test_precedence(void **state)
@@ -650,6 +687,16 @@ static const struct {
     {{"--ws-send-queue", "1073741825"},
      "tsunagi: --ws-send-queue: 1073741825 is not in 65536..1073741824\n"},
     {{"--ws-deflate=maybe"}, "tsunagi: --ws-deflate: 'maybe' is not true or false\n"},
+    {{"--user-quota", "x"}, "tsunagi: --user-quota: 'x' is not a number\n"},
+    {{"--user-quota", "-1"}, "tsunagi: --user-quota: '-1' is not a number\n"},
+    {{"--total-quota", "4294967296"},
+     "tsunagi: --total-quota: 4294967296 is not in 0..4294967295\n"},
+    {{"--max-bps", "1M"}, "tsunagi: --max-bps: '1M' is not a number\n"},
+    {{"--max-bps", "4294967296"}, "tsunagi: --max-bps: 4294967296 is not in 0..4294967295\n"},
+    {{"--credential-ttl", "59"}, "tsunagi: --credential-ttl: 59 is not in 60..31536000\n"},
+    {{"--credential-ttl", "31536001"},
+     "tsunagi: --credential-ttl: 31536001 is not in 60..31536000\n"},
+    {{"--credential-ttl"}, "tsunagi: --credential-ttl needs a value\n"},
     {{"--ws-deflate", "false"}, "tsunagi: unexpected argument 'false'\n"},
 };
 
@@ -1087,7 +1134,11 @@ static void test_reload(void **state)
                      "ws-max-message = 2048\n"
                      "ws-idle-timeout = 5\n"
                      "ws-send-queue = 65536\n"
-                     "ws-deflate = false\n");
+                     "ws-deflate = false\n"
+                     "user-quota = 2\n"
+                     "total-quota = 50\n"
+                     "max-bps = 1000\n"
+                     "credential-ttl = 600\n");
     assert_int_equal(do_reload(&old, &fresh, path, &err), TS_OK);
     assert_string_equal(err, "tsunagi: --http cannot change at run time; keeping 127.0.0.1:0\n"
                              "tsunagi: --echo cannot change at run time; keeping false\n"
@@ -1111,6 +1162,10 @@ static void test_reload(void **state)
     assert_int_equal(fresh.ws_idle_timeout, 5);
     assert_int_equal(fresh.ws_send_queue, 65536);
     assert_int_equal(fresh.ws_deflate, 0);
+    assert_int_equal(fresh.user_quota, 2);
+    assert_int_equal(fresh.total_quota, 50);
+    assert_int_equal(fresh.max_bps, 1000);
+    assert_int_equal(fresh.credential_ttl, 600);
     /* The running configuration is untouched. */
     assert_int_equal(old.log_level, TS_LOG_INFO);
     assert_string_equal(old.users[0].name, "a");
@@ -1118,6 +1173,8 @@ static void test_reload(void **state)
     assert_string_equal(old.allowed_origins[0], "https://old.example");
     assert_int_equal(old.ws_max_message, 1048576);
     assert_int_equal(old.ws_deflate, 1);
+    assert_int_equal(old.user_quota, 0);
+    assert_int_equal(old.credential_ttl, 86400);
     ts_config_free(&fresh);
 
     /* Lines removed: back to the defaults, every Origin allowed again. */
@@ -1127,6 +1184,8 @@ static void test_reload(void **state)
     assert_null(fresh.allowed_origins);
     assert_int_equal(fresh.nallowed_origins, 0);
     assert_int_equal(fresh.ws_deflate, 1);
+    assert_int_equal(fresh.user_quota, 0);
+    assert_int_equal(fresh.credential_ttl, 86400);
     free(err);
     ts_config_free(&fresh);
 
@@ -1382,6 +1441,7 @@ int main(void)
         cmocka_unit_test(test_flag_values),
         cmocka_unit_test(test_flag_default_on),
         cmocka_unit_test(test_websocket_bounds),
+        cmocka_unit_test(test_turn_limit_bounds),
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_argv_errors),
         cmocka_unit_test(test_file_errors),
