@@ -9,7 +9,7 @@ profile=${1:-build}
 cd "$(dirname "$0")/.."
 
 build_pkgs="build-essential cmake pkg-config libssl-dev zlib1g-dev libjansson-dev"
-test_pkgs="$build_pkgs libcmocka-dev curl python3 procps iproute2 openssl chromium python3-websockets"
+test_pkgs="$build_pkgs libcmocka-dev curl python3 procps iproute2 openssl chromium python3-websockets coturn python3-aioice"
 fuzz_pkgs="$build_pkgs clang libclang-rt-14-dev"
 bench_pkgs="$build_pkgs wrk nginx-light gnuplot-nox python3 procps libwebsockets-dev"
 
@@ -41,7 +41,7 @@ if [ -n "$missing" ]; then
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get update -q
-    # --no-install-recommends keeps it small; policy-rc.d stops nginx from starting itself.
+    # --no-install-recommends keeps it small; policy-rc.d stops nginx and coturn from starting themselves.
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
         $sudo chmod +x /usr/sbin/policy-rc.d
