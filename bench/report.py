@@ -108,6 +108,14 @@ def machine():
                 virt = "yes (hypervisor flag)" if " hypervisor" in f.read() else "none seen"
         except OSError:
             virt = "unknown"
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        vendor = [ln.split(":", 1)[1].strip() for ln in lscpu.splitlines()
+                  if ln.startswith("Hypervisor vendor:")]
+        if vendor and vendor[0].lower() not in virt.lower():
+            virt = f"{virt}, on a {vendor[0]} virtual machine"
+    except OSError:
+        pass
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     commit = subprocess.run(["git", "-C", root, "rev-parse", "--short=12", "HEAD"],
                             capture_output=True, text=True, check=False).stdout.strip()
@@ -145,8 +153,8 @@ set border 3
 {target}
 plot '{dat}' using ($1-0.18):2 with boxes lc rgb "#d9480f" title "tsunagi", \
      '' using ($1+0.18):5 with boxes lc rgb "#868e96" title "{peer}", \
-     '' using ($1-0.18):2:3:4 with yerrorbars lc rgb "#000000" pt 7 ps 0 notitle, \
-     '' using ($1+0.18):5:6:7 with yerrorbars lc rgb "#000000" pt 7 ps 0 notitle, \
+     '' using ($1-0.18):3:(0):($4-$3) with vectors heads size screen 0.006,90 lc rgb "#000000" notitle, \
+     '' using ($1+0.18):6:(0):($7-$6) with vectors heads size screen 0.006,90 lc rgb "#000000" notitle, \
      '' using ($1-0.18):($4+{pad}):(sprintf("%s", strcol(8))) with labels notitle, \
      '' using ($1+0.18):($7+{pad}):(sprintf("%s", strcol(9))) with labels notitle
 """
@@ -321,7 +329,7 @@ def ratio_cells(rule, vals, peers, names):
                          f"— × {side}")
     if cells:
         return ", ".join(cells)
-    return " · ".join(f"{side} {t / vals[side]:.2f}" for side in peers if vals.get(side))
+    return " · ".join(f"{side} {t / vals[side]:.2f}" for side in peers if vals.get(side)) or "—"
 
 
 def gp_str(s):

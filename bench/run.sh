@@ -13,6 +13,9 @@
 # in BENCH_RAW (the format is described at the top of bench/report.py).
 # A section that fails does not stop the others; the run then exits 1.
 set -euo pipefail
+# The braces make bash read the whole script before running it, so an edit
+# to this file during a run cannot change what the run does.
+{
 
 bench=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$bench/.." && pwd)
@@ -70,12 +73,12 @@ for s in $sections; do
     rm -rf "${raw:?}/$s"
     mkdir -p "$raw/$s"
     rm -f "$results/$s"-*.png
-    bench_log "section $s: start (log: $raw/$s/run.log)"
+    bench_log "section $s: start (log: $raw/$s.log)"
     t0=$(date +%s)
     status=ok
     # The section's own output goes to its log and, line by line, to the terminal.
     if ! BENCH_RAW=$raw/$s timeout --signal=TERM --kill-after=60 "$SECTION_TIMEOUT" \
-        "$bench/$s/run.sh" 2>&1 9>&- | tee "$raw/$s/run.log"; then
+        "$bench/$s/run.sh" 2>&1 9>&- | tee "$raw/$s.log"; then
         status=failed
         failed=1
     fi
@@ -97,8 +100,9 @@ report_rc=0
 [ "$report_rc" -eq 0 ] || [ "$report_rc" -eq 3 ] || bench_die "bench/report.py failed"
 bench_log "wrote $results/README.md"
 
-[ "$failed" -eq 0 ] || bench_die "a section failed; see $raw/<section>/run.log"
+[ "$failed" -eq 0 ] || bench_die "a section failed; see $raw/<section>.log"
 if [ "$report_rc" -eq 3 ] && [ "${BENCH_STRICT:-0}" = 1 ]; then
     exit 3
 fi
 exit 0
+}
