@@ -21,6 +21,7 @@
 #include "core/server.h"
 #include "http/server.h"
 #include "tls/tls.h"
+#include "turn/net.h"
 
 static void ts_raise_nofile(void)
 {
@@ -104,7 +105,7 @@ int main(int argc, char **argv)
 
     ts_raise_nofile();
 
-    ts_listener_spec_t specs[2];
+    ts_listener_spec_t specs[5];
     size_t nspecs = 0;
     ts_tls_ctx_t *tls_ctx = NULL;
 
@@ -124,6 +125,31 @@ int main(int argc, char **argv)
                                                .endpoint = &cfg->https,
                                                .type = SOCK_STREAM,
                                                .ops = &ts_http_ops,
+                                               .tls_ctx = tls_ctx};
+    }
+    if (cfg->turn.set) {
+        /* STUN/TURN on one port over UDP and TCP (the UDP group goes first,
+         * so a port 0 picks the same port for both). */
+        specs[nspecs++] = (ts_listener_spec_t){
+            .name = "turn", .endpoint = &cfg->turn, .type = SOCK_DGRAM, .dgram = ts_turn_on_udp};
+        specs[nspecs++] = (ts_listener_spec_t){
+            .name = "turn", .endpoint = &cfg->turn, .type = SOCK_STREAM, .ops = &ts_turn_stream_ops};
+    }
+    if (cfg->turns.set) {
+        if (tls_ctx == NULL) {
+            char err[512];
+            tls_ctx = ts_tls_ctx_new(cfg->cert, cfg->pkey, err, sizeof(err));
+            if (tls_ctx == NULL) {
+                fprintf(stderr, "tsunagi: %s\n", err);
+                ts_config_free(cfg);
+                free(cfg);
+                return 1;
+            }
+        }
+        specs[nspecs++] = (ts_listener_spec_t){.name = "turns",
+                                               .endpoint = &cfg->turns,
+                                               .type = SOCK_STREAM,
+                                               .ops = &ts_turn_stream_ops,
                                                .tls_ctx = tls_ctx};
     }
     if (ts_server_init(&server, cfg, specs, nspecs) != TS_OK) {
