@@ -36,44 +36,44 @@
 #define STUN_CONNECTION_ATTEMPT 0x00c
 
 /* Attributes: comprehension-required (< 0x8000) ... */
-#define STUN_A_MAPPED_ADDRESS        0x0001
-#define STUN_A_CHANGE_REQUEST        0x0003 /* RFC 5780; answered as unknown */
-#define STUN_A_USERNAME              0x0006
-#define STUN_A_MESSAGE_INTEGRITY     0x0008
-#define STUN_A_ERROR_CODE            0x0009
-#define STUN_A_UNKNOWN_ATTRIBUTES    0x000A
-#define STUN_A_CHANNEL_NUMBER        0x000C
-#define STUN_A_LIFETIME              0x000D
-#define STUN_A_XOR_PEER_ADDRESS      0x0012
-#define STUN_A_DATA                  0x0013
-#define STUN_A_REALM                 0x0014
-#define STUN_A_NONCE                 0x0015
-#define STUN_A_XOR_RELAYED_ADDRESS   0x0016
+#define STUN_A_MAPPED_ADDRESS           0x0001
+#define STUN_A_CHANGE_REQUEST           0x0003 /* RFC 5780; answered as unknown */
+#define STUN_A_USERNAME                 0x0006
+#define STUN_A_MESSAGE_INTEGRITY        0x0008
+#define STUN_A_ERROR_CODE               0x0009
+#define STUN_A_UNKNOWN_ATTRIBUTES       0x000A
+#define STUN_A_CHANNEL_NUMBER           0x000C
+#define STUN_A_LIFETIME                 0x000D
+#define STUN_A_XOR_PEER_ADDRESS         0x0012
+#define STUN_A_DATA                     0x0013
+#define STUN_A_REALM                    0x0014
+#define STUN_A_NONCE                    0x0015
+#define STUN_A_XOR_RELAYED_ADDRESS      0x0016
 #define STUN_A_REQUESTED_ADDRESS_FAMILY 0x0017
-#define STUN_A_EVEN_PORT             0x0018
-#define STUN_A_REQUESTED_TRANSPORT   0x0019
-#define STUN_A_DONT_FRAGMENT         0x001A
+#define STUN_A_EVEN_PORT                0x0018
+#define STUN_A_REQUESTED_TRANSPORT      0x0019
+#define STUN_A_DONT_FRAGMENT            0x001A
 #define STUN_A_MESSAGE_INTEGRITY_SHA256 0x001C
-#define STUN_A_PASSWORD_ALGORITHM    0x001D
-#define STUN_A_USERHASH              0x001E
-#define STUN_A_XOR_MAPPED_ADDRESS    0x0020
-#define STUN_A_RESERVATION_TOKEN     0x0022
-#define STUN_A_PRIORITY              0x0024 /* ICE */
-#define STUN_A_USE_CANDIDATE         0x0025 /* ICE */
-#define STUN_A_CONNECTION_ID         0x002A /* RFC 6062 */
+#define STUN_A_PASSWORD_ALGORITHM       0x001D
+#define STUN_A_USERHASH                 0x001E
+#define STUN_A_XOR_MAPPED_ADDRESS       0x0020
+#define STUN_A_RESERVATION_TOKEN        0x0022
+#define STUN_A_PRIORITY                 0x0024 /* ICE */
+#define STUN_A_USE_CANDIDATE            0x0025 /* ICE */
+#define STUN_A_CONNECTION_ID            0x002A /* RFC 6062 */
 /* ... and comprehension-optional (>= 0x8000). */
 #define STUN_A_ADDITIONAL_ADDRESS_FAMILY 0x8000
-#define STUN_A_ADDRESS_ERROR_CODE    0x8001
-#define STUN_A_PASSWORD_ALGORITHMS   0x8002
-#define STUN_A_ALTERNATE_DOMAIN      0x8003
-#define STUN_A_ICMP                  0x8004
-#define STUN_A_SOFTWARE              0x8022
-#define STUN_A_ALTERNATE_SERVER      0x8023
-#define STUN_A_FINGERPRINT           0x8028
-#define STUN_A_ICE_CONTROLLED        0x8029
-#define STUN_A_ICE_CONTROLLING       0x802A
-#define STUN_A_RESPONSE_ORIGIN       0x802B
-#define STUN_A_OTHER_ADDRESS         0x802C
+#define STUN_A_ADDRESS_ERROR_CODE        0x8001
+#define STUN_A_PASSWORD_ALGORITHMS       0x8002
+#define STUN_A_ALTERNATE_DOMAIN          0x8003
+#define STUN_A_ICMP                      0x8004
+#define STUN_A_SOFTWARE                  0x8022
+#define STUN_A_ALTERNATE_SERVER          0x8023
+#define STUN_A_FINGERPRINT               0x8028
+#define STUN_A_ICE_CONTROLLED            0x8029
+#define STUN_A_ICE_CONTROLLING           0x802A
+#define STUN_A_RESPONSE_ORIGIN           0x802B
+#define STUN_A_OTHER_ADDRESS             0x802C
 
 #define STUN_FINGERPRINT_XOR 0x5354554eu
 
@@ -94,7 +94,7 @@ typedef struct {
     uint16_t method;    /* STUN_BINDING, ... */
     uint16_t cls;       /* STUN_REQUEST, ... */
     uint8_t tid[12];
-    int rfc3489;        /* no magic cookie: a classic STUN client */
+    int rfc3489; /* no magic cookie: a classic STUN client */
     uint16_t nattrs;
     stun_attr_t attrs[STUN_MAX_ATTRS];
     /* Index in attrs of MESSAGE-INTEGRITY, MESSAGE-INTEGRITY-SHA256 and
@@ -152,8 +152,7 @@ void stun_long_term_key_md5(const char *user, size_t ulen, const char *realm, si
 void stun_long_term_key_sha256(const char *user, size_t ulen, const char *realm, size_t rlen,
                                const char *pass, size_t plen, uint8_t out[32]);
 /* USERHASH = SHA-256("user:realm") (RFC 8489 14.4). */
-void stun_userhash(const char *user, size_t ulen, const char *realm, size_t rlen,
-                   uint8_t out[32]);
+void stun_userhash(const char *user, size_t ulen, const char *realm, size_t rlen, uint8_t out[32]);
 
 /* ------------------------------------------------------------- building -- */
 
@@ -167,6 +166,11 @@ typedef struct {
 /* Start a message of type (method | class) with transaction id tid. */
 void stun_build_init(stun_builder_t *b, uint8_t *buf, size_t cap, uint16_t type,
                      const uint8_t tid[12]);
+/* Start the answer of type to req: req's transaction id, and for an RFC 3489
+ * request (no magic cookie) its whole 128-bit id, the 4 bytes in the cookie's
+ * place included, since a classic client matches its answer on all 16. */
+void stun_build_reply(stun_builder_t *b, uint8_t *buf, size_t cap, uint16_t type,
+                      const stun_msg_t *req);
 /* Append an attribute; padding bytes are always zero (coturn CVE-2020-4067). */
 void stun_add_attr(stun_builder_t *b, uint16_t type, const void *value, size_t len);
 void stun_add_u32(stun_builder_t *b, uint16_t type, uint32_t v);

@@ -25,9 +25,9 @@
 #include "core/server.h"
 #include "stun/msg.h"
 
-#define TS_TURN_BATCH     32   /* datagrams per recvmmsg / sendmmsg */
-#define TS_TURN_DGRAM     2048 /* larger datagrams are truncated, and dropped */
-#define TS_TURN_READS     4    /* batches per readiness event, then let others run */
+#define TS_TURN_BATCH      32   /* datagrams per recvmmsg / sendmmsg */
+#define TS_TURN_DGRAM      2048 /* larger datagrams are truncated, and dropped */
+#define TS_TURN_READS      4    /* batches per readiness event, then let others run */
 #define TS_TURN_PORT_TRIES 128
 
 typedef struct ts_turn_glue_s ts_turn_glue_t;
@@ -132,8 +132,8 @@ static void ts_turn_send_client(void *ctx, const turn_client_t *client, const ui
     ts_conn_t *c;
 
     if (client->transport == TURN_TRANSPORT_UDP) {
-        ts_turn_send_udp(g, client->sock, (const struct sockaddr *)&client->peer,
-                         client->peer_len, data, len);
+        ts_turn_send_udp(g, client->sock, (const struct sockaddr *)&client->peer, client->peer_len,
+                         data, len);
         return;
     }
     c = ts_idmap_get(&g->w->conns, client->conn_id);
@@ -151,8 +151,7 @@ static void ts_turn_advertised(const ts_config_t *cfg, int family, struct sockad
     const char *ip = cfg->external_ip ? cfg->external_ip : cfg->relay_ip;
 
     if (ip != NULL) {
-        if (family == AF_INET &&
-            inet_pton(AF_INET, ip, &((struct sockaddr_in *)ss)->sin_addr) == 1)
+        if (family == AF_INET && inet_pton(AF_INET, ip, &((struct sockaddr_in *)ss)->sin_addr) == 1)
             return;
         if (family == AF_INET6 &&
             inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1)
@@ -485,7 +484,7 @@ static int ts_turn_stream_on_read(ts_conn_t *c)
             return TS_ERR_PROTO;
         }
         if (n == 0 || (size_t)n > c->in.len) {
-            if (c->in.len > 65536 + 4) {
+            if (c->in.len > STUN_HEADER_LEN + 0xffff) { /* the longest STUN message */
                 c->close_reason = "frame too large";
                 return TS_ERR_PROTO;
             }
