@@ -177,6 +177,7 @@ int main(int argc, char **argv)
     ts_log_info("stopped");
     cfg = server.config;
     ts_server_free(&server);
+    ts_turn_shutdown();
     ts_tls_ctx_free(tls_ctx);
     ts_config_free(cfg);
     free(cfg);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,6 +340,15 @@ static void ts_turn_glue_free(void *ptr)
     free(g);
 }
 
+/* State every worker's engine shares: quotas, the nonce key, reservations. */
+static turn_shared_t *ts_turn_shared_state;
+static pthread_once_t ts_turn_shared_once = PTHREAD_ONCE_INIT;
+
+static void ts_turn_shared_make(void)
+{
+    ts_turn_shared_state = turn_shared_new();
+}
+
 static void *ts_turn_glue_new(void)
 {
     ts_worker_t *w = ts_worker_current();
@@ -356,6 +366,8 @@ static void *ts_turn_glue_new(void)
     g->cfg = ts_server_config(w->server);
     g->port_cursor = (unsigned)(ts_now_ms() * 2654435761u) ^ (unsigned)w->index * 7919u;
     g->engine = turn_server_new(g->cfg, &io);
+    pthread_once(&ts_turn_shared_once, ts_turn_shared_make);
+    turn_server_set_shared(g->engine, ts_turn_shared_state);
     ts_timer_init(&g->tick, ts_turn_on_tick);
     ts_defer_init(&g->flush, ts_turn_on_flush);
     ts_timer_start(&w->loop, &g->tick, 1000);
@@ -530,3 +542,11 @@ const ts_conn_ops_t ts_turn_stream_ops = {
     .on_shutdown = NULL,
     .on_close = ts_turn_stream_on_close,
 };
+
+void ts_turn_shutdown(void)
+{
+    /* Every worker's engine is gone by now. */
+    if (ts_turn_shared_state != NULL)
+        turn_shared_free(ts_turn_shared_state);
+    ts_turn_shared_state = NULL;
+}

@@ -17,6 +17,9 @@ extern const ts_conn_ops_t ts_turn_stream_ops;
 /* The --turn UDP socket of a worker is readable. */
 void ts_turn_on_udp(ts_worker_t *w, int fd);
 
+/* Free what the workers' engines shared; after every worker is freed. */
+void ts_turn_shutdown(void);
+
 /* This worker's engine, created on first use (NULL on a thread without a worker). */
 turn_server_t *ts_turn_engine(ts_worker_t *w);
 

@@ -38,7 +38,7 @@ typedef struct {
 /* A relay socket, opened by the glue on the engine's request. */
 typedef int turn_relay_t; /* >= 0; -1: none */
 
-#define TURN_RELAY_EVEN_PORT 0x1 /* the port must be even */
+#define TURN_RELAY_EVEN_PORT    0x1 /* the port must be even */
 #define TURN_RELAY_RESERVE_NEXT 0x2 /* ... and port + 1 must be reserved too */
 
 /* What the engine asks of its environment. */
@@ -59,6 +59,15 @@ typedef struct {
     /* Send a datagram from the relay socket to peer. */
     void (*relay_send)(void *ctx, turn_relay_t relay, const struct sockaddr *peer,
                        socklen_t peer_len, const uint8_t *data, size_t len, int dont_fragment);
+    /* Optional: the wall clock in Unix seconds, for the expiry of TURN REST
+     * API usernames. NULL: time(). */
+    int64_t (*now_unix)(void *ctx);
+    /*
+     * The engine never calls these re-entrantly and they must not call back
+     * into the engine (free at a safe point, as STYLE.md says). relay_open
+     * may also return -2 for "this family cannot be relayed here" (answered
+     * 440 rather than 508).
+     */
 } turn_io_t;
 
 typedef struct turn_server_s turn_server_t;
@@ -67,6 +76,21 @@ typedef struct turn_server_s turn_server_t;
 turn_server_t *turn_server_new(const ts_config_t *cfg, const turn_io_t *io);
 void turn_server_free(turn_server_t *s);
 void turn_server_set_config(turn_server_t *s, const ts_config_t *cfg);
+
+/*
+ * What the engines of all workers share: the --user-quota and --total-quota
+ * counts, and the key of the stateless nonces (so that a nonce one worker
+ * issued is good on another, e.g. when a client moves from UDP to TCP).
+ * Without it each engine has its own: quotas then count per worker. The
+ * counts are taken under a mutex, only when an allocation is made or freed.
+ */
+typedef struct turn_shared_s turn_shared_t;
+turn_shared_t *turn_shared_new(void);
+/* After every engine that uses it is freed. */
+void turn_shared_free(turn_shared_t *sh);
+/* Right after turn_server_new, before the first packet (ignored once the
+ * engine holds an allocation). */
+void turn_server_set_shared(turn_server_t *s, turn_shared_t *sh);
 
 /* A datagram, or one framed message of a stream, from a client: a STUN
  * message or ChannelData. Malformed input is dropped without an answer. */
@@ -80,18 +104,19 @@ void turn_server_on_client_closed(turn_server_t *s, const turn_client_t *client)
 /* Expire allocations, permissions, channels, transactions. Call at least
  * every turn_server_next_timeout() ms. */
 void turn_server_tick(turn_server_t *s);
+/* Milliseconds until the next expiry (0: due now); -1 when nothing is pending. */
 int turn_server_next_timeout(const turn_server_t *s);
 
 /* Counters for /metrics (this worker). */
 typedef struct {
-    uint64_t allocations;       /* open now */
+    uint64_t allocations; /* open now */
     uint64_t allocations_total;
     uint64_t binding_requests;
-    uint64_t requests;          /* all STUN requests */
-    uint64_t auth_failures;     /* 401 answered to a request that carried credentials */
-    uint64_t relayed_packets;   /* peer <-> client, both ways */
+    uint64_t requests;        /* all STUN requests */
+    uint64_t auth_failures;   /* 401 answered to a request that carried credentials */
+    uint64_t relayed_packets; /* peer <-> client, both ways */
     uint64_t relayed_bytes;
-    uint64_t dropped;           /* malformed, unauthenticated or filtered packets */
+    uint64_t dropped; /* malformed, unauthenticated or filtered packets */
 } turn_stats_t;
 const turn_stats_t *turn_server_stats(const turn_server_t *s);
 
