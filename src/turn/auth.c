@@ -23,23 +23,31 @@
 /* ---- nonces ----------------------------------------------------------------- */
 
 /*
- * A nonce is the base64 of 18 bytes: the issue time (8 bytes, big-endian
- * milliseconds) and the first 10 bytes of HMAC-SHA256(key, those 8 bytes).
- * 18 bytes are exactly 24 base64 characters, without padding, and the
- * alphabet (A-Z a-z 0-9 + /) holds neither '"' nor '\', so the nonce is
- * qdtext as RFC 8489 wants. An 80-bit tag is far beyond what an attacker can
- * guess online, and guessing one would only buy a nonce, which is no secret.
- *
- * No RFC 8489 9.2 security-feature prefix ("obMatJos2"): setting its
- * password-algorithms bit commits the server to PASSWORD-ALGORITHMS and
- * PASSWORD-ALGORITHM handling, and a prefix with no bit set says nothing.
+ * A nonce is, when PASSWORD-ALGORITHMS goes with it, the RFC 8489 9.2
+ * security-feature cookie "obMatJos2" with the feature set "wAAA" (bit 0,
+ * password algorithms, and bit 1, username anonymity: tsunagi offers
+ * PASSWORD-ALGORITHMS and takes USERHASH), then in every case the base64 of
+ * 18 bytes: the issue time (6 bytes, big-endian milliseconds), 2
+ * random bytes so that two clients asking in the same millisecond get
+ * different nonces (RFC 8489 9.2.4), and the first 10 bytes of
+ * HMAC-SHA256(key, those 8 bytes). 18 bytes are exactly 24 base64
+ * characters, without padding, and the alphabet holds neither '"' nor '\',
+ * so the nonce is qdtext as RFC 8489 wants. An 80-bit tag is far beyond what
+ * an attacker can guess online, and guessing one would only buy a nonce,
+ * which is no secret.
  */
-#define NONCE_TIME_LEN 8
-#define NONCE_TAG_LEN  10
-#define NONCE_RAW_LEN  (NONCE_TIME_LEN + NONCE_TAG_LEN)
+#define NONCE_COOKIE    "obMatJos2wAAA"
+#define NONCE_COOKIE_LEN (sizeof(NONCE_COOKIE) - 1)
+#define NONCE_TIME_LEN  6
+#define NONCE_SALT_LEN  2
+#define NONCE_TAG_LEN   10
+#define NONCE_SIGNED_LEN (NONCE_TIME_LEN + NONCE_SALT_LEN)
+#define NONCE_RAW_LEN   (NONCE_SIGNED_LEN + NONCE_TAG_LEN)
+#define NONCE_BODY_LEN  (NONCE_RAW_LEN / 3 * 4)
 
-_Static_assert(NONCE_RAW_LEN % 3 == 0 && NONCE_RAW_LEN / 3 * 4 == TURN_NONCE_LEN,
-               "a nonce is the unpadded base64 of its raw bytes");
+_Static_assert(NONCE_RAW_LEN % 3 == 0 && NONCE_COOKIE_LEN + NONCE_BODY_LEN == TURN_NONCE_LEN &&
+                   NONCE_BODY_LEN == TURN_NONCE_PLAIN_LEN,
+               "a nonce is the cookie and the unpadded base64 of its raw bytes");
 
 void turn_auth_init(turn_auth_t *a)
 {
@@ -52,6 +60,7 @@ void turn_auth_init(turn_auth_t *a)
     a->nonce_ttl_ms = TURN_NONCE_TTL_MS;
 }
 
+/* Fill raw[0..NONCE_TIME_LEN) with issued; raw must already hold the salt. */
 static void nonce_raw(const turn_auth_t *a, uint64_t issued, uint8_t raw[NONCE_RAW_LEN])
 {
     uint8_t md[EVP_MAX_MD_SIZE];
@@ -59,25 +68,37 @@ static void nonce_raw(const turn_auth_t *a, uint64_t issued, uint8_t raw[NONCE_R
 
     for (int i = 0; i < NONCE_TIME_LEN; i++)
         raw[i] = (uint8_t)(issued >> (8 * (NONCE_TIME_LEN - 1 - i)));
-    if (HMAC(EVP_sha256(), a->key, (int)sizeof(a->key), raw, NONCE_TIME_LEN, md, &mdlen) == NULL ||
+    if (HMAC(EVP_sha256(), a->key, (int)sizeof(a->key), raw, NONCE_SIGNED_LEN, md, &mdlen) ==
+            NULL ||
         mdlen < NONCE_TAG_LEN) {
         ts_log_error("HMAC-SHA256 unavailable from libcrypto");
         abort();
     }
-    memcpy(raw + NONCE_TIME_LEN, md, NONCE_TAG_LEN);
+    memcpy(raw + NONCE_SIGNED_LEN, md, NONCE_TAG_LEN);
 }
 
-void turn_nonce_make(const turn_auth_t *a, uint64_t now_ms, char *out, size_t cap)
+void turn_nonce_make2(const turn_auth_t *a, uint64_t now_ms, int cookie, char *out, size_t cap)
 {
     uint8_t raw[NONCE_RAW_LEN];
+    size_t pre = cookie ? NONCE_COOKIE_LEN : 0;
 
-    if (cap <= TURN_NONCE_LEN) {
+    if (cap <= pre + NONCE_BODY_LEN) {
         if (cap > 0)
             out[0] = '\0';
         return;
     }
+    if (RAND_bytes(raw + NONCE_TIME_LEN, NONCE_SALT_LEN) != 1) {
+        ts_log_error("OpenSSL RAND_bytes failed");
+        abort();
+    }
     nonce_raw(a, now_ms, raw);
-    EVP_EncodeBlock((unsigned char *)out, raw, NONCE_RAW_LEN);
+    memcpy(out, NONCE_COOKIE, pre);
+    EVP_EncodeBlock((unsigned char *)out + pre, raw, NONCE_RAW_LEN);
+}
+
+void turn_nonce_make(const turn_auth_t *a, uint64_t now_ms, char *out, size_t cap)
+{
+    turn_nonce_make2(a, now_ms, 1, out, cap);
 }
 
 static int is_base64_char(char c)
@@ -89,22 +110,26 @@ static int is_base64_char(char c)
 int turn_nonce_check(const turn_auth_t *a, uint64_t now_ms, const char *nonce, size_t len)
 {
     uint8_t got[NONCE_RAW_LEN + 2], want[NONCE_RAW_LEN];
+    const char *body = nonce;
     uint64_t issued = 0;
 
-    if (len != TURN_NONCE_LEN)
+    if (len == TURN_NONCE_LEN && memcmp(nonce, NONCE_COOKIE, NONCE_COOKIE_LEN) == 0)
+        body = nonce + NONCE_COOKIE_LEN;
+    else if (len != NONCE_BODY_LEN)
         return -1;
     /* EVP_DecodeBlock would skip white space and take '=': only the alphabet
      * maps one to one onto the raw bytes. */
-    for (size_t i = 0; i < len; i++) {
-        if (!is_base64_char(nonce[i]))
+    for (size_t i = 0; i < NONCE_BODY_LEN; i++) {
+        if (!is_base64_char(body[i]))
             return -1;
     }
-    if (EVP_DecodeBlock(got, (const unsigned char *)nonce, TURN_NONCE_LEN) != NONCE_RAW_LEN)
+    if (EVP_DecodeBlock(got, (const unsigned char *)body, NONCE_BODY_LEN) != NONCE_RAW_LEN)
         return -1;
     for (int i = 0; i < NONCE_TIME_LEN; i++)
         issued = issued << 8 | got[i];
+    memcpy(want + NONCE_TIME_LEN, got + NONCE_TIME_LEN, NONCE_SALT_LEN);
     nonce_raw(a, issued, want);
-    if (CRYPTO_memcmp(got + NONCE_TIME_LEN, want + NONCE_TIME_LEN, NONCE_TAG_LEN) != 0)
+    if (CRYPTO_memcmp(got + NONCE_SIGNED_LEN, want + NONCE_SIGNED_LEN, NONCE_TAG_LEN) != 0)
         return -1;
     /* Ours, from the future: the clock stepped back. A fresh nonce mends it. */
     if (issued > now_ms)

@@ -22,7 +22,8 @@
 
 #include "core/config.h"
 
-#define TURN_NONCE_LEN 24 /* characters, as sent in NONCE */
+#define TURN_NONCE_LEN       37 /* characters at most: the cookie and 24 */
+#define TURN_NONCE_PLAIN_LEN 24 /* characters without the cookie */
 
 #define TURN_NONCE_TTL_MS  (600u * 1000u) /* turn_auth_init's nonce_ttl_ms */
 #define TURN_REST_PASS_LEN 28 /* characters of a REST API password: base64 of 20 bytes */
@@ -40,13 +41,15 @@ typedef struct {
  * worker is good on another. */
 void turn_auth_init(turn_auth_t *a);
 
-/* A fresh nonce (NUL-terminated, TURN_NONCE_LEN chars) for now_ms (wall-clock or
- * monotonic: the same clock turn_nonce_check gets). It carries no RFC 8489
- * 9.2 "obMatJos2" security-feature prefix: no PASSWORD-ALGORITHMS is offered,
- * so clients key MESSAGE-INTEGRITY with MD5(user:realm:pass). Made twice in the
- * same millisecond, it is the same nonce. */
+/* A fresh nonce (NUL-terminated) for now_ms (monotonic milliseconds below
+ * 2^48: the clock turn_nonce_check gets), with the security-feature cookie:
+ * TURN_NONCE_LEN characters. Two calls never give the same nonce. */
 void turn_nonce_make(const turn_auth_t *a, uint64_t now_ms, char *out, size_t cap);
-/* 1 valid, 0 stale (expired: 438), -1 not ours (401). */
+/* The same with the RFC 8489 9.2 security-feature cookie "obMatJos2" in
+ * front when cookie is set (password algorithms and username anonymity:
+ * TURN_NONCE_LEN characters), without it otherwise (TURN_NONCE_PLAIN_LEN). */
+void turn_nonce_make2(const turn_auth_t *a, uint64_t now_ms, int cookie, char *out, size_t cap);
+/* Either form: 1 valid, 0 stale (expired: 438), -1 not ours (401). */
 int turn_nonce_check(const turn_auth_t *a, uint64_t now_ms, const char *nonce, size_t len);
 
 /*

@@ -37,6 +37,7 @@ typedef struct {
     ts_io_t io;
     ts_turn_glue_t *g;
     turn_relay_t id;
+    ts_defer_t free; /* freed after the event batch, never inside it */
 } ts_turn_relay_sock_t;
 
 /* Answers waiting for the end of the loop turn, for one UDP socket. */
@@ -143,6 +144,7 @@ static void ts_turn_send_client(void *ctx, const turn_client_t *client, const ui
 }
 
 static void ts_turn_on_relay_readable(ts_loop_t *loop, ts_io_t *io, uint32_t events);
+static void ts_turn_relay_free(ts_loop_t *loop, ts_defer_t *d);
 
 /* The address peers reach a relay at: --external-ip, else the relay address,
  * else this host's first address of the family that is not loopback. */
@@ -258,6 +260,7 @@ static turn_relay_t ts_turn_relay_open(void *ctx, int family, uint16_t port, uns
     r->io.cb = ts_turn_on_relay_readable;
     r->g = g;
     r->id = (turn_relay_t)id;
+    ts_defer_init(&r->free, ts_turn_relay_free);
     g->relays[id] = r;
     if (ts_io_start(&g->w->loop, &r->io, TS_IO_READ) != TS_OK) {
         close(fd);
@@ -288,8 +291,16 @@ static void ts_turn_relay_close(void *ctx, turn_relay_t relay)
         return;
     ts_io_stop(&g->w->loop, &r->io);
     close(r->io.fd);
-    free(r);
+    r->io.fd = -1;
     g->relays[relay] = NULL;
+    /* This batch of events may still hold the socket's readiness: the loop
+     * skips a stopped io, but only if its memory is still there. */
+    ts_defer(&g->w->loop, &r->free);
+}
+
+static void ts_turn_relay_free(ts_loop_t *loop, ts_defer_t *d)
+{
+    free(ts_container_of(d, ts_turn_relay_sock_t, free));
 }
 
 static void ts_turn_relay_send(void *ctx, turn_relay_t relay, const struct sockaddr *peer,
@@ -336,6 +347,8 @@ static void ts_turn_glue_free(void *ptr)
         if (g->relays[i] != NULL)
             ts_turn_relay_close(g, (turn_relay_t)i);
     }
+    /* The loop has stopped: run the frees (and a pending flush) now. */
+    ts_loop_run_deferred(&g->w->loop);
     free(g->relays);
     free(g);
 }

@@ -439,11 +439,15 @@ static void answer_challenge(turn_req_t *r, int code)
     uint8_t buf[ANSWER_CAP];
     stun_builder_t b;
 
-    turn_nonce_make(turn__shared_auth(r->s->shared), r->now, nonce, sizeof(nonce));
+    /* The plain nonce keeps the smallest 401 small; PASSWORD-ALGORITHMS
+     * needs the nonce cookie with its bit set (RFC 8489 9.2.4), so it is
+     * offered only where both fit. */
     bg.bound = r->len;
-    bg.total =
-        STUN_HEADER_LEN + attr_size(4) + attr_size(rlen) + attr_size(strlen(nonce)) + (fp ? 8 : 0);
-    algs = budget_take(&bg, attr_size(sizeof(password_algorithms)));
+    bg.total = STUN_HEADER_LEN + attr_size(4) + attr_size(rlen) +
+               attr_size(TURN_NONCE_PLAIN_LEN) + (fp ? 8 : 0);
+    algs = budget_take(&bg, attr_size(TURN_NONCE_LEN) - attr_size(TURN_NONCE_PLAIN_LEN) +
+                                attr_size(sizeof(password_algorithms)));
+    turn_nonce_make2(turn__shared_auth(r->s->shared), r->now, algs, nonce, sizeof(nonce));
     why = budget_take(&bg, attr_size(4 + strlen(reason)) - attr_size(4));
     sw = budget_take(&bg, attr_size(sizeof(SOFTWARE) - 1));
     if (!fp)

@@ -66,9 +66,11 @@ static void test_nonce_valid_and_stale(void **state)
     assert_int_equal(turn_nonce_check(&a, T0 + 5000, n, TURN_NONCE_LEN), 1);
     assert_int_equal(turn_nonce_check(&a, T0 + 5001, n, TURN_NONCE_LEN), 0);
 
-    /* The issue time is what the nonce carries: another millisecond, another nonce. */
+    /* Two nonces of the same millisecond differ (RFC 8489 9.2.4: no two
+     * requests get the same nonce), and both are valid. */
     turn_nonce_make(&a, T0, again, sizeof(again));
-    assert_string_equal(again, n);
+    assert_string_not_equal(again, n);
+    assert_int_equal(turn_nonce_check(&a, T0, again, TURN_NONCE_LEN), 1);
     turn_nonce_make(&a, T0 + 1, again, sizeof(again));
     assert_string_not_equal(again, n);
     assert_int_equal(turn_nonce_check(&a, T0 + 1, again, TURN_NONCE_LEN), 1);
@@ -76,8 +78,9 @@ static void test_nonce_valid_and_stale(void **state)
     /* The ends of the clock. */
     turn_nonce_make(&a, 0, n, sizeof(n));
     assert_int_equal(turn_nonce_check(&a, 0, n, TURN_NONCE_LEN), 1);
-    turn_nonce_make(&a, UINT64_MAX, n, sizeof(n));
-    assert_int_equal(turn_nonce_check(&a, UINT64_MAX, n, TURN_NONCE_LEN), 1);
+    /* 48 bits of milliseconds: 8,900 years of a monotonic clock. */
+    turn_nonce_make(&a, (1ull << 48) - 1, n, sizeof(n));
+    assert_int_equal(turn_nonce_check(&a, (1ull << 48) - 1, n, TURN_NONCE_LEN), 1);
 }
 
 static void test_nonce_foreign(void **state)
@@ -119,12 +122,18 @@ static void test_nonce_tampered(void **state)
         }
     }
 
-    /* A later issue time under the old tag: the layout is 8 bytes of time, then the tag. */
-    assert_int_equal(EVP_DecodeBlock(raw, (const unsigned char *)n, TURN_NONCE_LEN), 18);
-    assert_int_equal(raw[5] << 16 | raw[6] << 8 | raw[7], T0);
-    raw[5] += 1;
-    assert_int_equal(EVP_EncodeBlock((unsigned char *)t, raw, 18), TURN_NONCE_LEN);
+    /* A later issue time under the old tag: the layout is the cookie, then
+     * 6 bytes of time, 2 of salt, and the tag. */
+    assert_memory_equal(n, "obMatJos2wAAA", 13);
+    assert_int_equal(EVP_DecodeBlock(raw, (const unsigned char *)n + 13, TURN_NONCE_PLAIN_LEN), 18);
+    assert_int_equal(raw[3] << 16 | raw[4] << 8 | raw[5], T0);
+    raw[3] += 1;
+    memcpy(t, n, 13);
+    assert_int_equal(EVP_EncodeBlock((unsigned char *)t + 13, raw, 18), TURN_NONCE_PLAIN_LEN);
     assert_int_equal(turn_nonce_check(&a, T0 + 65536, t, TURN_NONCE_LEN), -1);
+    /* The plain form (no cookie) checks the same way. */
+    assert_int_equal(turn_nonce_check(&a, T0, n + 13, TURN_NONCE_PLAIN_LEN), 1);
+    assert_int_equal(turn_nonce_check(&a, T0, t + 13, TURN_NONCE_PLAIN_LEN), -1);
 }
 
 static void test_nonce_truncated(void **state)

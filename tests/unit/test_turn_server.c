@@ -325,7 +325,8 @@ static void test_no_credentials_401(void **state)
     copy_attr_str(&m, STUN_A_REALM, realm, sizeof(realm));
     assert_string_equal(realm, REALM);
     copy_attr_str(&m, STUN_A_NONCE, nonce, sizeof(nonce));
-    assert_int_equal(strlen(nonce), TURN_NONCE_LEN);
+    /* No room for PASSWORD-ALGORITHMS, so the short nonce without the cookie. */
+    assert_int_equal(strlen(nonce), TURN_NONCE_PLAIN_LEN);
     assert_int_equal(m.integrity, -1);
     /* 28-byte request; the minimum 401: 20 + 8 + 4 + 12 + 28 = 72. */
     assert_int_equal(last_sent()->len, 72);
@@ -348,7 +349,8 @@ static void test_401_optional_attributes(void **state)
     msg_start(&q, STUN_ALLOCATE, STUN_REQUEST);
     msg_transport(&q, 17);
     msg_str(&q, STUN_A_SOFTWARE,
-            "a fairly long client software description, long enough for all the optional parts");
+            "a fairly long client software description, long enough for all the optional parts, "
+            "including the nonce cookie that PASSWORD-ALGORITHMS brings along");
     stun_add_fingerprint(&q.b);
     send_msg(&c, &q);
     last_msg(&m);
@@ -358,6 +360,10 @@ static void test_401_optional_attributes(void **state)
     assert_non_null(a);
     assert_int_equal(a->len, 8);
     assert_memory_equal(a->value, "\x00\x01\x00\x00\x00\x02\x00\x00", 8);
+    /* ... with the nonce cookie saying so (RFC 8489 9.2.4). */
+    a = stun_msg_find(&m, STUN_A_NONCE);
+    assert_int_equal(a->len, TURN_NONCE_LEN);
+    assert_memory_equal(a->value, "obMatJos2wAAA", 13);
     assert_non_null(stun_msg_find(&m, STUN_A_SOFTWARE));
     assert_true(m.fingerprint >= 0);
     a = stun_msg_find(&m, STUN_A_ERROR_CODE);
