@@ -20,7 +20,8 @@ Several peers (the ws section): peer is a comma-separated list of side names
 sides.tsv (side, label) gives each side its display name. rule may then join
 terms with "&", and ge_x:SIDE:F / le_x:SIDE:F compare tsunagi with F times
 that side's figure (ge_x:ws:6 = at least six times ws). Such a section gets one
-column per side and charts with one panel per figure.
+column per side and charts with one panel per figure. A one-peer section may
+use ge_x:peer:F / le_x:peer:F too (ge_x:peer:2 = at least twice the peer).
 """
 import csv
 import datetime
@@ -70,6 +71,12 @@ def verdict(rule, t, p):
         return None if p is None else t >= p
     if rule == "le_peer":
         return None if p is None else t <= p
+    if rule.startswith(("ge_x:", "le_x:")):
+        # ge_x:peer:F (a one-peer section): tsunagi at least F times the peer's figure.
+        if p is None:
+            return None
+        factor = float(rule.rsplit(":", 1)[1] or 1)
+        return t >= factor * p if rule.startswith("ge_x") else t <= factor * p
     kind, _, num = rule.partition(":")
     n = float(num)
     return {"le": t <= n, "ge": t >= n, "eq": t == n}.get(kind)
@@ -513,9 +520,10 @@ def main():
             for s in sections]
     out += [""] + body
     out += ["## Running it", "",
-            "`make bench` (installs wrk, nginx-light, gnuplot-nox, python3, libwebsockets-dev when "
+            "`make bench` (installs wrk, nginx-light, gnuplot-nox, python3, libwebsockets-dev, "
+            "coturn when "
             "missing, builds tsunagi, runs every section). `BENCH_SECTIONS=http bench/run.sh` "
-            "(or `=ws`) runs one section; "
+            "(or `=ws`, `=turn`) runs one section; "
             "`BENCH_QUICK=1` makes a short smoke run whose numbers are not to be quoted. "
             "Each section's parameters can be changed through the environment; see the head "
             "of its `bench/<section>/run.sh`.", ""]

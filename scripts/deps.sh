@@ -3,7 +3,7 @@
 #   scripts/deps.sh build   compiler, CMake, libraries (make, make run)
 #   scripts/deps.sh test    + cmocka, sanitizer runtime, test peers (make test)
 #   scripts/deps.sh fuzz    + clang and libFuzzer (make fuzz)
-#   scripts/deps.sh bench   + wrk, nginx, gnuplot, libwebsockets (make bench)
+#   scripts/deps.sh bench   + wrk, nginx, gnuplot, libwebsockets, coturn (make bench)
 set -eu
 profile=${1:-build}
 cd "$(dirname "$0")/.."
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 build_pkgs="build-essential cmake pkg-config libssl-dev zlib1g-dev libjansson-dev"
 test_pkgs="$build_pkgs libcmocka-dev curl python3 procps iproute2 openssl chromium python3-websockets coturn python3-aioice"
 fuzz_pkgs="$build_pkgs clang libclang-rt-14-dev"
-bench_pkgs="$build_pkgs wrk nginx-light gnuplot-nox python3 procps libwebsockets-dev"
+bench_pkgs="$build_pkgs wrk nginx-light gnuplot-nox python3 procps libwebsockets-dev coturn"
 
 case "$profile" in
 build) pkgs=$build_pkgs ;;

@@ -21,11 +21,14 @@
  * a log-linear histogram (1/32 of an octave, about 3 %). The first WARMUP_S
  * seconds are not counted; then a window of SECONDS seconds is measured, and
  * the server's CPU time over exactly that window is read from /proc/PID/stat
- * (utime + stime of every PID given, all threads). One line of key=value:
+ * (utime + stime of every PID given, all threads); with -C CPU, that core's
+ * busy and softirq shares from /proc/stat over the same window (what else ran
+ * there). One line of key=value:
  *
  *   mode=echo conns=100 size=64 inflight=1 window_s=5.000 msgs=... msgs_per_s=...
  *   p50_us=... p99_us=... p999_us=... max_us=... server_cpu_s=... server_busy_pct=...
- *   msgs_per_cpu_s=... client_busy_pct=... min_conn_msgs=... errors=0
+ *   msgs_per_cpu_s=... client_busy_pct=... min_conn_msgs=... cpu_busy_pct=...
+ *   cpu_softirq_pct=... errors=0
  *
  * idle: read the servers' summed VmRSS, open CONNS connections, hold them all
  * idle for SETTLE_MS, read it again (kernel socket memory is not in RSS):
@@ -34,7 +37,11 @@
  *
  * Any protocol error, verification failure, refused or closed connection
  * exits 1 with a message on stderr. Connections end with an RST (SO_LINGER 0)
- * so repeated runs leave no TIME_WAIT sockets behind.
+ * so repeated runs leave no TIME_WAIT sockets behind, and bind their local
+ * port themselves, walking the ephemeral range (see bind_local).
+ *
+ * One process, so CONNS + 16 file descriptors (the server needs as many): at
+ * 20,000 open files per process, 19,000 connections fit on each side.
  */
 #define _GNU_SOURCE /* strcasestr */
 #include <arpa/inet.h>
@@ -187,8 +194,8 @@ static long cpu_ticks(void)
         p = strrchr(buf, ')');
         /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt
          * cmajflt utime stime */
-        if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld",
-                                &ut, &st) != 2) {
+        if (p == NULL ||
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) != 2) {
             die("cannot parse %s", path);
         }
         sum += ut + st;
@@ -492,8 +499,8 @@ static long on_data(conn_t *c, const uint8_t *p, size_t len, uint64_t now)
             }
         }
         {
-            size_t take = (size_t)(end - p) < c->frame_left ? (size_t)(end - p)
-                                                            : (size_t)c->frame_left;
+            size_t take =
+                (size_t)(end - p) < c->frame_left ? (size_t)(end - p) : (size_t)c->frame_left;
 
             if (c->ctl_op) {
                 memcpy(c->ctl + c->ctl_got, p, take);
@@ -661,8 +668,8 @@ static int on_handshake(conn_t *c, uint64_t now)
         vlen--;
     }
     if (vlen != 28 || memcmp(v, c->accept, 28) != 0) {
-        fprintf(stderr, "loadgen: wrong Sec-WebSocket-Accept '%.*s', expected '%s'\n", (int)vlen,
-                v, c->accept);
+        fprintf(stderr, "loadgen: wrong Sec-WebSocket-Accept '%.*s', expected '%s'\n", (int)vlen, v,
+                c->accept);
         exit(1);
     }
     if (strcasestr(c->hs, "\r\nsec-websocket-extensions:") != NULL) {
@@ -806,8 +813,8 @@ int main(int argc, char **argv)
     }
     opt.npids = argc - optind;
     opt.pids = argv + optind;
-    if (opt.port <= 0 || opt.conns <= 0 || opt.size < 0 || opt.inflight <= 0 ||
-        opt.window <= 0 || opt.duration <= 0 || (opt.idle && opt.npids == 0)) {
+    if (opt.port <= 0 || opt.conns <= 0 || opt.size < 0 || opt.inflight <= 0 || opt.window <= 0 ||
+        opt.duration <= 0 || (opt.idle && opt.npids == 0)) {
         usage();
     }
     memset(&sa, 0, sizeof(sa));
@@ -952,18 +959,17 @@ int main(int argc, char **argv)
         double hz = (double)sysconf(_SC_CLK_TCK);
         double scpu = (double)(c1 - c0) / hz;
 
-        printf("mode=echo conns=%ld size=%ld inflight=%ld window_s=%.3f msgs=%llu msgs_per_s=%.0f "
-               "p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f server_cpu_s=%.2f "
-               "server_busy_pct=%.1f msgs_per_cpu_s=%.0f client_busy_pct=%.1f min_conn_msgs=%ld "
-               "cpu_busy_pct=%.1f cpu_softirq_pct=%.1f errors=0\n",
-               opt.conns, opt.size, opt.inflight, win, (unsigned long long)window_msgs,
-               (double)window_msgs / win, hist_pct(0.50) / 1e3, hist_pct(0.99) / 1e3,
-               hist_pct(0.999) / 1e3, (double)lat_max / 1e3, scpu, 100.0 * scpu / win,
-               scpu > 0 ? (double)window_msgs / scpu : 0.0, 100.0 * (cpu1 - cpu0) / win,
-               min_msgs,
-               st1[2] > st0[2] ? 100.0 * (double)(st1[0] - st0[0]) / (double)(st1[2] - st0[2]) : 0.0,
-               st1[2] > st0[2] ? 100.0 * (double)(st1[1] - st0[1]) / (double)(st1[2] - st0[2])
-                               : 0.0);
+        printf(
+            "mode=echo conns=%ld size=%ld inflight=%ld window_s=%.3f msgs=%llu msgs_per_s=%.0f "
+            "p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f server_cpu_s=%.2f "
+            "server_busy_pct=%.1f msgs_per_cpu_s=%.0f client_busy_pct=%.1f min_conn_msgs=%ld "
+            "cpu_busy_pct=%.1f cpu_softirq_pct=%.1f errors=0\n",
+            opt.conns, opt.size, opt.inflight, win, (unsigned long long)window_msgs,
+            (double)window_msgs / win, hist_pct(0.50) / 1e3, hist_pct(0.99) / 1e3,
+            hist_pct(0.999) / 1e3, (double)lat_max / 1e3, scpu, 100.0 * scpu / win,
+            scpu > 0 ? (double)window_msgs / scpu : 0.0, 100.0 * (cpu1 - cpu0) / win, min_msgs,
+            st1[2] > st0[2] ? 100.0 * (double)(st1[0] - st0[0]) / (double)(st1[2] - st0[2]) : 0.0,
+            st1[2] > st0[2] ? 100.0 * (double)(st1[1] - st0[1]) / (double)(st1[2] - st0[2]) : 0.0);
     }
     fflush(stdout);
     for (i = 0; i < opt.conns; i++) {
