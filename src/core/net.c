@@ -66,7 +66,7 @@ const char *ts_sockaddr_str(const struct sockaddr *sa, char *buf, size_t size)
     return ts_peer_str(&p, buf, size);
 }
 
-static uint16_t ts_sockaddr_port(const struct sockaddr_storage *sa)
+uint16_t ts_sockaddr_port(const struct sockaddr_storage *sa)
 {
     if (sa->ss_family == AF_INET)
         return ntohs(((const struct sockaddr_in *)sa)->sin_port);

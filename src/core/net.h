@@ -37,6 +37,9 @@ const char *ts_sockaddr_str(const struct sockaddr *sa, char *buf, size_t size);
  */
 int ts_net_listen_group(struct sockaddr_storage *sa, socklen_t len, int type, int n, int *fds);
 
+/* The port of an IPv4 or IPv6 address, host order. */
+uint16_t ts_sockaddr_port(const struct sockaddr_storage *sa);
+
 /* Non-blocking, close-on-exec TCP options for an accepted socket. */
 void ts_net_tune_accepted(int fd);
 

@@ -17,7 +17,7 @@ int ts_server_init(ts_server_t *s, ts_config_t *cfg, const ts_listener_spec_t *s
 {
     int fds[TS_MAX_LISTENERS][256];
     size_t opened = 0;
-    int n = cfg->threads;
+    int n = cfg->threads, retries = 0;
 
     memset(s, 0, sizeof(*s));
     s->config = cfg;
@@ -29,16 +29,28 @@ int ts_server_init(ts_server_t *s, ts_config_t *cfg, const ts_listener_spec_t *s
     for (opened = 0; opened < nspecs; opened++) {
         const ts_listener_spec_t *sp = &specs[opened];
         struct sockaddr_storage sa = sp->endpoint->sa; /* the config stays as given */
-        char addr[TS_ADDRSTRLEN];
+        size_t first = opened;
 
         /* One endpoint on two transports (TURN over UDP and TCP) shares the
          * port the kernel picked for the first. */
         for (size_t j = 0; j < opened; j++) {
-            if (specs[j].endpoint == sp->endpoint)
+            if (specs[j].endpoint == sp->endpoint) {
                 sa = s->bound[j].sa;
+                first = TS_MIN(first, j);
+            }
         }
 
         if (ts_net_listen_group(&sa, sp->endpoint->len, sp->type, n, fds[opened]) != TS_OK) {
+            if (errno == EADDRINUSE && first < opened && ts_sockaddr_port(&sp->endpoint->sa) == 0 &&
+                ++retries < 32) {
+                /* The port picked for the first transport is taken on this
+                 * one: give it back and let the kernel pick again for all. */
+                for (size_t l = first; l < opened; l++)
+                    for (int i = 0; i < n; i++)
+                        close(fds[l][i]);
+                opened = first - 1; /* the loop's ++ brings it back to first */
+                continue;
+            }
             fprintf(stderr, "tsunagi: --%s %s: %s\n", sp->name, sp->endpoint->text,
                     strerror(errno));
             goto fail;
@@ -47,10 +59,12 @@ int ts_server_init(ts_server_t *s, ts_config_t *cfg, const ts_listener_spec_t *s
         s->bound[opened].type = sp->type;
         s->bound[opened].sa = sa;
         s->nbound = opened + 1;
-        ts_log_info("listening on %s%s://%s (%d workers)", sp->name,
-                    sp->type == SOCK_DGRAM ? "+udp" : "",
-                    ts_sockaddr_str((struct sockaddr *)&sa, addr, sizeof(addr)),
-                    n);
+    }
+    for (size_t l = 0; l < nspecs; l++) {
+        char addr[TS_ADDRSTRLEN];
+        ts_log_info("listening on %s%s://%s (%d workers)", s->bound[l].name,
+                    s->bound[l].type == SOCK_DGRAM ? "+udp" : "",
+                    ts_sockaddr_str((struct sockaddr *)&s->bound[l].sa, addr, sizeof(addr)), n);
     }
 
     s->nworkers = n;

@@ -110,7 +110,9 @@ class CoturnClientsTest(th.TurnTestCase):
         self.assertIsNotNone(r.sent, r)
         self.assertEqual(r.sent, n * r.msz, r)
         self.assertEqual(r.sent_bytes, r.sent * length, r)
-        lost_allowed = int(r.sent * max_loss)
+        # ~0: the relay-peer hop is UDP, and on a loaded 2-core machine
+        # (ASan, ctest -j2) loopback has been seen to drop one datagram.
+        lost_allowed = max(1, int(r.sent * max_loss))
         self.assertGreaterEqual(r.received, r.sent - lost_allowed, r)
         self.assertLessEqual(r.received, r.sent, r)
         self.assertIsNotNone(r.lost, r)
