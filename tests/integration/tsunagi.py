@@ -337,15 +337,17 @@ class Reader:
                 return False
 
 
-class ServerTestCase(unittest.TestCase):
-    """One server per test class; its exit must be clean."""
+class OneServerPerClass(unittest.TestCase):
+    """One server_class(*server_args, **server_kwargs) per test class,
+    started before its tests; its exit must be clean."""
 
+    server_class = None  # set by subclasses (defaults to Server)
     server_args = ()
     server_kwargs = {}
 
     @classmethod
     def setUpClass(cls):
-        cls.server = Server(*cls.server_args, **cls.server_kwargs)
+        cls.server = (cls.server_class or Server)(*cls.server_args, **cls.server_kwargs)
         try:
             cls.server.start()
         except Exception:
@@ -358,6 +360,10 @@ class ServerTestCase(unittest.TestCase):
             cls.server.stop()
         finally:
             cls.server.cleanup()
+
+
+class ServerTestCase(OneServerPerClass):
+    """One server per test class, with helpers for raw HTTP."""
 
     def setUp(self):
         self.socks = []

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import socket
@@ -19,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
@@ -86,27 +84,10 @@ class EchoServer(tsunagi.Server):
             self.certdir = None
 
 
-class EchoTestCase(unittest.TestCase):
+class EchoTestCase(tsunagi.OneServerPerClass):
     """One EchoServer per class; it must exit 0 with no sanitizer report."""
 
-    server_args = ()
-    server_kwargs = {}
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = EchoServer(*cls.server_args, **cls.server_kwargs)
-        try:
-            cls.server.start()
-        except Exception:
-            cls.server.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.stop()
-        finally:
-            cls.server.cleanup()
+    server_class = EchoServer
 
 
 # ----------------------------------------------------------- payloads --

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
@@ -131,27 +130,10 @@ def turn_credentials(ice):
     raise AssertionError("no turn: url in %r" % (ice,))
 
 
-class TurnTestCase(unittest.TestCase):
+class TurnTestCase(tsunagi.OneServerPerClass):
     """One TurnServer per class; it must exit 0 with no sanitizer report."""
 
-    server_args = ()
-    server_kwargs = {}
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = TurnServer(*cls.server_args, **cls.server_kwargs)
-        try:
-            cls.server.start()
-        except Exception:
-            cls.server.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.stop()
-        finally:
-            cls.server.cleanup()
+    server_class = TurnServer
 
 
 # ------------------------------------------------------ child processes --
