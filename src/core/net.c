@@ -81,6 +81,19 @@ static void ts_sockaddr_set_port(struct sockaddr_storage *sa, uint16_t port)
         ((struct sockaddr_in6 *)sa)->sin6_port = htons(port);
 }
 
+void ts_net_udp_buffers(int fd)
+{
+    /* A burst of datagrams must not overflow the default ~200 KiB socket
+     * buffers before the worker reads them. As root the kernel's cap
+     * (net.core.rmem_max) can be passed; otherwise take what it allows. */
+    int size = TS_UDP_BUFFER;
+
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
+
 static int ts_net_socket(const struct sockaddr_storage *sa, int type, int reuseport)
 {
     int one = 1, zero = 0;
@@ -92,6 +105,8 @@ static int ts_net_socket(const struct sockaddr_storage *sa, int type, int reusep
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
         goto fail;
+    if (type == SOCK_DGRAM)
+        ts_net_udp_buffers(fd);
     /* "[::]" means both families, as most operators expect. */
     if (sa->ss_family == AF_INET6 &&
         IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr))

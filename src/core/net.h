@@ -40,6 +40,10 @@ int ts_net_listen_group(struct sockaddr_storage *sa, socklen_t len, int type, in
 /* The port of an IPv4 or IPv6 address, host order. */
 uint16_t ts_sockaddr_port(const struct sockaddr_storage *sa);
 
+/* Larger kernel buffers for a busy UDP socket (listeners, TURN relays). */
+#define TS_UDP_BUFFER (4 * 1024 * 1024)
+void ts_net_udp_buffers(int fd);
+
 /* Non-blocking, close-on-exec TCP options for an accepted socket. */
 void ts_net_tune_accepted(int fd);
 
