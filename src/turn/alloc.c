@@ -303,6 +303,7 @@ void turn__alloc_free(turn_server_t *s, turn_alloc_t *a)
         pp = &(*pp)->hnext;
     *pp = a->hnext;
     heap_remove(s, a);
+    turn__tcp_alloc_gone(s, a);
     for (int i = 0; i < 2; i++) {
         if (a->relay[i] >= 0) {
             s->by_relay[a->relay[i]] = NULL;

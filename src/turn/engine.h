@@ -7,6 +7,7 @@
  *   handler.c  one small function per TURN method
  *   relay.c    the data path: Send/Data indications, ChannelData, max-bps
  *   alloc.c    allocations, permissions, channels, their tables and expiry
+ *   tcp.c      TCP relays (RFC 6062): Connect, ConnectionBind, ConnectionAttempt
  *   shared.c   what the workers share: quotas, the nonce key, reservations
  *
  * Cross-file functions carry the turn__ prefix (libuv's habit).
@@ -28,6 +29,8 @@
 #define TURN_CHANNEL_COOLDOWN_S 300 /* a channel is not rebound to another peer this long */
 #define TURN_RESERVATION_S      30
 #define TURN_TXN_S              40
+#define TURN_TCP_CONNECT_S      10 /* a Connect not through by then: 447 */
+#define TURN_TCP_BIND_S         30 /* a CONNECTION-ID not bound by then: closed (RFC 6062) */
 
 /* Caps. Hitting one answers 508, never grows memory. */
 #define TURN_MAX_PERMISSIONS  128  /* per allocation */
@@ -36,6 +39,7 @@
 #define TURN_TXN_MAX          8192 /* remembered answers per worker */
 #define TURN_TXN_BYTES        256  /* a longer answer is not remembered */
 #define TURN_MAX_RELAY_HANDLE (1 << 20)
+#define TURN_MAX_TCP          16 /* peer connections per TCP allocation */
 
 #define TURN_CHANNEL_MIN 0x4000
 #define TURN_CHANNEL_MAX 0x7FFF
@@ -83,6 +87,7 @@ typedef struct {
 
 typedef struct turn_quota_user_s turn_quota_user_t;
 typedef struct turn_txn_s turn_txn_t;
+typedef struct turn_tcp_s turn_tcp_t;
 
 /* One allocation. Owned by the server's 5-tuple table. */
 typedef struct turn_alloc_s {
@@ -100,7 +105,30 @@ typedef struct turn_alloc_s {
     uint32_t heap_idx;
     uint16_t nperms, cap_perms;
     uint16_t nchans, cap_chans;
+    uint8_t tcp;  /* a TCP relay (RFC 6062): its relay handle is a listening socket */
+    uint8_t ntcp; /* its peer connections (turn_tcp_t), at most TURN_MAX_TCP */
 } turn_alloc_t;
+
+#define TURN_TCP_CONNECTING 0 /* Connect sent to the glue; answered when it is through */
+#define TURN_TCP_PENDING    1 /* connected, waiting for its ConnectionBind */
+#define TURN_TCP_BOUND      2 /* spliced to a data connection: bytes only, in the glue */
+
+/* A TCP connection to a peer. Owned by the server's list; dies with its
+ * allocation. */
+struct turn_tcp_s {
+    turn_tcp_t *prev, *next;
+    turn_alloc_t *alloc; /* not owned */
+    uint64_t peer_conn;  /* the glue's handle of the peer connection */
+    uint64_t data_conn;  /* ... of the client's data connection; 0 until bound */
+    uint64_t deadline;   /* ms: of the connect, or of the ConnectionBind; 0 once bound */
+    turn_addr_t peer;
+    uint32_t id; /* CONNECTION-ID */
+    uint8_t state;
+    uint8_t mi_sha256; /* the Connect's integrity attribute and key: it is answered later */
+    uint8_t keylen;
+    uint8_t tid[12];
+    uint8_t key[32];
+};
 
 /* A remembered answer, so that a retransmitted request gets the same one. */
 struct turn_txn_s {
@@ -155,6 +183,10 @@ struct turn_server_s {
     unsigned ntxn;        /* entries allocated, free ones included */
 
     uint8_t *scratch; /* owned: a relayed packet being framed */
+
+    turn_tcp_t *tcp_head; /* owned list of every TCP peer connection */
+    uint32_t tcp_seq;     /* the low 24 bits of the next CONNECTION-ID */
+    uint8_t tag;          /* the high 8 bits of this engine's CONNECTION-IDs */
 };
 
 #define TURN_TXN_BUCKETS 1024
@@ -175,8 +207,11 @@ typedef struct {
     uint8_t userid[16]; /* as turn_alloc_t's */
     uint8_t key[32];
     size_t keylen;
-    int mi_sha256; /* the request used MESSAGE-INTEGRITY-SHA256: so does the answer */
+    int mi_sha256;    /* the request used MESSAGE-INTEGRITY-SHA256: so does the answer */
+    turn_tcp_t *bind; /* ConnectionBind: spliced once the answer is out */
 } turn_req_t;
+
+#define TURN_ANSWERED (-1) /* a handler that answers itself, or later */
 
 /* A method's handler fills a success answer in b and returns 0, or returns
  * the STUN error code to answer with. */
@@ -186,6 +221,17 @@ int turn__on_allocate(turn_req_t *r, stun_builder_t *b);
 int turn__on_refresh(turn_req_t *r, stun_builder_t *b);
 int turn__on_create_permission(turn_req_t *r, stun_builder_t *b);
 int turn__on_channel_bind(turn_req_t *r, stun_builder_t *b);
+int turn__on_connect(turn_req_t *r, stun_builder_t *b);
+int turn__on_connection_bind(turn_req_t *r, stun_builder_t *b);
+/* An XOR-PEER-ADDRESS the allocation may use: 0, 400, 443 or 403. */
+int turn__peer_check(turn_req_t *r, const stun_attr_t *attr, turn_addr_t *peer);
+
+/* tcp.c */
+/* Close and forget every peer connection of a. */
+void turn__tcp_alloc_gone(turn_server_t *s, turn_alloc_t *a);
+void turn__tcp_expire(turn_server_t *s, uint64_t now);
+/* The earliest deadline of a connect or a ConnectionBind; UINT64_MAX when none. */
+uint64_t turn__tcp_next(const turn_server_t *s);
 
 /* relay.c */
 void turn__send_indication(turn_server_t *s, const turn_client_t *client, const stun_msg_t *m);

@@ -18,6 +18,7 @@
 #include "core/log.h"
 
 #define PROTO_UDP 17
+#define PROTO_TCP 6
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -72,6 +73,7 @@ typedef struct {
     unsigned flags;       /* TURN_RELAY_* */
     const uint8_t *token; /* RESERVATION-TOKEN (in the request) */
     uint32_t lifetime;    /* seconds */
+    int tcp;              /* RFC 6062 */
 } alloc_req_t;
 
 /* The attributes of an Allocate, checked in RFC 8656 7.2's order. */
@@ -90,8 +92,18 @@ static int allocate_parse(turn_req_t *r, alloc_req_t *q)
     q->family = AF_INET;
     if (transport == NULL || transport->len != 4)
         return 400;
-    if (transport->value[0] != PROTO_UDP)
-        return 442; /* TCP relays (RFC 6062) are not offered yet */
+    if (transport->value[0] == PROTO_TCP && r->s->io.tcp_connect != NULL) {
+        /* RFC 6062 5.1: over TCP or TLS only, and none of what is about UDP. */
+        if ((r->client->transport != TURN_TRANSPORT_TCP &&
+             r->client->transport != TURN_TRANSPORT_TLS) ||
+            even != NULL || token != NULL || additional != NULL ||
+            stun_msg_find(m, STUN_A_DONT_FRAGMENT) != NULL)
+            return 400;
+        q->tcp = 1;
+        q->flags = TURN_RELAY_TCP;
+    } else if (transport->value[0] != PROTO_UDP) {
+        return 442;
+    }
     if ((even != NULL && even->len < 1) || (family != NULL && additional != NULL))
         return 400;
     if (token != NULL && (token->len != 8 || even != NULL || family != NULL || additional != NULL))
@@ -107,7 +119,7 @@ static int allocate_parse(turn_req_t *r, alloc_req_t *q)
         return 400;
     q->lifetime = lifetime_clamp(want);
     if (even != NULL)
-        q->flags = TURN_RELAY_EVEN_PORT | ((even->value[0] & 0x80) ? TURN_RELAY_RESERVE_NEXT : 0);
+        q->flags |= TURN_RELAY_EVEN_PORT | ((even->value[0] & 0x80) ? TURN_RELAY_RESERVE_NEXT : 0);
     if (token != NULL)
         q->token = token->value;
     return 0;
@@ -203,6 +215,7 @@ int turn__on_allocate(turn_req_t *r, stun_builder_t *b)
 
     a = turn__alloc_new(s, &r->tuple, r->now + q.lifetime * 1000ull);
     a->quota = quota;
+    a->tcp = (uint8_t)q.tcp;
     memcpy(a->userid, r->userid, sizeof(a->userid));
     for (int i = 0; i < 2; i++) {
         a->bucket[i].tokens = s->cfg->max_bps;
@@ -258,8 +271,7 @@ int turn__on_refresh(turn_req_t *r, stun_builder_t *b)
 
 /* ----------------------------------------- CreatePermission, ChannelBind -- */
 
-/* An XOR-PEER-ADDRESS the allocation may use: 0, 400, 443 or 403. */
-static int peer_check(turn_req_t *r, const stun_attr_t *attr, turn_addr_t *peer)
+int turn__peer_check(turn_req_t *r, const stun_attr_t *attr, turn_addr_t *peer)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -288,7 +300,7 @@ int turn__on_create_permission(turn_req_t *r, stun_builder_t *b)
     for (unsigned i = 0; i < m->nattrs; i++) {
         if (m->attrs[i].type != STUN_A_XOR_PEER_ADDRESS)
             continue;
-        if ((rc = peer_check(r, &m->attrs[i], &peers[n])) != 0)
+        if ((rc = turn__peer_check(r, &m->attrs[i], &peers[n])) != 0)
             return rc;
         n++;
     }
@@ -320,13 +332,13 @@ int turn__on_channel_bind(turn_req_t *r, stun_builder_t *b)
     int rc;
 
     TS_UNUSED(b);
-    if (number == NULL || number->len != 4 || xpa == NULL)
+    if (number == NULL || number->len != 4 || xpa == NULL || a->tcp)
         return 400;
     /* RFC 8656 says 0x4000-0x4FFF; RFC 5766 clients use up to 0x7FFF. */
     channel = get16(number->value);
     if (channel < TURN_CHANNEL_MIN || channel > TURN_CHANNEL_MAX)
         return 400;
-    if ((rc = peer_check(r, xpa, &peer)) != 0)
+    if ((rc = turn__peer_check(r, xpa, &peer)) != 0)
         return rc;
     /* Bound, or cooling down after expiry: either way it keeps its peer. */
     by_number = turn__chan_by_number(a, channel);

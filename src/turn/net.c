@@ -6,8 +6,11 @@
  * per socket at the end of the loop turn. Relay sockets (one per allocation
  * and address family) are ordinary non-blocking UDP sockets on the same
  * loop, read in batches too.
+ *
+ * A TCP relay (RFC 6062) is a listening TCP socket in the same table; its
+ * connections are in net_tcp.c.
  */
-#include "turn/net.h"
+#include "turn/glue.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,49 +26,12 @@
 #include "core/bus.h"
 #include "core/common.h"
 #include "core/log.h"
+#include "core/net.h"
 #include "core/server.h"
 #include "stun/msg.h"
 
-#define TS_TURN_BATCH      32   /* datagrams per recvmmsg / sendmmsg */
-#define TS_TURN_DGRAM      2048 /* larger datagrams are truncated, and dropped */
-#define TS_TURN_READS      4    /* batches per readiness event, then let others run */
+#define TS_TURN_READS      4 /* batches per readiness event, then let others run */
 #define TS_TURN_PORT_TRIES 128
-
-typedef struct ts_turn_glue_s ts_turn_glue_t;
-
-typedef struct {
-    ts_io_t io;
-    ts_turn_glue_t *g;
-    turn_relay_t id;
-    ts_defer_t free; /* freed after the event batch, never inside it */
-} ts_turn_relay_sock_t;
-
-/* Answers waiting for the end of the loop turn, for one UDP socket. */
-typedef struct {
-    int fd;
-    unsigned n;
-    struct mmsghdr msgs[TS_TURN_BATCH];
-    struct iovec iov[TS_TURN_BATCH];
-    struct sockaddr_storage addrs[TS_TURN_BATCH];
-    uint8_t data[TS_TURN_BATCH][TS_TURN_DGRAM];
-} ts_turn_outq_t;
-
-struct ts_turn_glue_s {
-    ts_worker_t *w;
-    turn_server_t *engine;
-    const ts_config_t *cfg; /* the configuration the engine was last given */
-    ts_timer_t tick;
-    ts_defer_t flush;
-    ts_turn_relay_sock_t **relays; /* indexed by turn_relay_t; NULL: free */
-    size_t nrelays;
-    unsigned port_cursor;
-    ts_turn_outq_t out;
-    /* receive batch */
-    struct mmsghdr msgs[TS_TURN_BATCH];
-    struct iovec iov[TS_TURN_BATCH];
-    struct sockaddr_storage addrs[TS_TURN_BATCH];
-    uint8_t bufs[TS_TURN_BATCH][TS_TURN_DGRAM];
-};
 
 /* -------------------------------------------------------------- output -- */
 
@@ -176,36 +142,74 @@ static void ts_turn_advertised(const ts_config_t *cfg, int family, struct sockad
     freeifaddrs(ifa);
 }
 
-/* Bind a UDP socket of family on the relay address at port. */
-static int ts_turn_bind_relay(const ts_config_t *cfg, int family, uint16_t port)
+static void ts_turn_relay_addr(const ts_config_t *cfg, int family, uint16_t port,
+                               struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof(*ss));
+    ss->ss_family = (sa_family_t)family;
+    if (family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)ss;
+        in->sin_port = htons(port);
+        if (cfg->relay_ip != NULL && inet_pton(AF_INET, cfg->relay_ip, &in->sin_addr) != 1)
+            in->sin_addr.s_addr = htonl(INADDR_ANY);
+        *len = sizeof(*in);
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+        in6->sin6_port = htons(port);
+        if (cfg->relay_ip == NULL || inet_pton(AF_INET6, cfg->relay_ip, &in6->sin6_addr) != 1)
+            in6->sin6_addr = in6addr_any;
+        *len = sizeof(*in6);
+    }
+}
+
+/*
+ * A socket of family and type bound to ss. TCP relays share their address
+ * between the listening socket and the connections made from it (RFC 6062
+ * 4.3), hence SO_REUSEADDR and SO_REUSEPORT on both.
+ */
+int ts_turn__bind(int family, int type, const struct sockaddr_storage *ss, socklen_t len)
+{
+    int one = 1, fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -1;
+    if (family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (type == SOCK_STREAM) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    }
+    if (bind(fd, (const struct sockaddr *)ss, len) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Bind a relay socket of family on the relay address at port: UDP, or a
+ * listening TCP socket when tcp. */
+static int ts_turn_bind_relay(const ts_config_t *cfg, int family, uint16_t port, int tcp)
 {
     struct sockaddr_storage ss;
     socklen_t len;
     int fd;
 
-    memset(&ss, 0, sizeof(ss));
-    ss.ss_family = (sa_family_t)family;
-    if (family == AF_INET) {
-        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-        in->sin_port = htons(port);
-        if (cfg->relay_ip != NULL && inet_pton(AF_INET, cfg->relay_ip, &in->sin_addr) != 1)
-            in->sin_addr.s_addr = htonl(INADDR_ANY);
-        len = sizeof(*in);
-    } else {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-        in6->sin6_port = htons(port);
-        if (cfg->relay_ip == NULL || inet_pton(AF_INET6, cfg->relay_ip, &in6->sin6_addr) != 1)
-            in6->sin6_addr = in6addr_any;
-        len = sizeof(*in6);
+    ts_turn_relay_addr(cfg, family, port, &ss, &len);
+    if (tcp) {
+        /* The relay's own sockets share the port through SO_REUSEPORT, so
+         * another relay's listener would be let in too: first make sure no
+         * one holds the port, with a plain bind. */
+        int probe = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int busy = probe < 0 || bind(probe, (const struct sockaddr *)&ss, len) < 0;
+        if (probe >= 0)
+            close(probe);
+        if (busy)
+            return -1;
     }
-    fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (family == AF_INET6) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    }
-    if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+    fd = ts_turn__bind(family, tcp ? SOCK_STREAM : SOCK_DGRAM, &ss, len);
+    if (fd >= 0 && !tcp)
+        ts_net_udp_buffers(fd);
+    if (fd >= 0 && tcp && listen(fd, 16) < 0) {
         close(fd);
         return -1;
     }
@@ -218,22 +222,22 @@ static turn_relay_t ts_turn_relay_open(void *ctx, int family, uint16_t port, uns
     ts_turn_glue_t *g = ctx;
     const ts_config_t *cfg = g->cfg;
     unsigned lo = cfg->min_port, hi = cfg->max_port, range = hi - lo + 1;
-    int fd = -1;
+    int fd = -1, tcp = (flags & TURN_RELAY_TCP) != 0;
     ts_turn_relay_sock_t *r;
     size_t id;
 
     if (port != 0) {
-        fd = ts_turn_bind_relay(cfg, family, port);
+        fd = ts_turn_bind_relay(cfg, family, port, tcp);
     } else {
         unsigned tries = TS_MIN(range, TS_TURN_PORT_TRIES);
         for (unsigned t = 0; t < tries && fd < 0; t++) {
             unsigned p = lo + (g->port_cursor++ % range);
             if ((flags & TURN_RELAY_EVEN_PORT) && (p & 1))
                 p = p + 1 <= hi ? p + 1 : lo + (lo & 1);
-            fd = ts_turn_bind_relay(cfg, family, (uint16_t)p);
+            fd = ts_turn_bind_relay(cfg, family, (uint16_t)p, tcp);
             if (fd >= 0 && (flags & TURN_RELAY_RESERVE_NEXT)) {
                 /* port + 1 must be free for the reservation that follows. */
-                int next = p + 1 <= hi ? ts_turn_bind_relay(cfg, family, (uint16_t)(p + 1)) : -1;
+                int next = p + 1 <= hi ? ts_turn_bind_relay(cfg, family, (uint16_t)(p + 1), 0) : -1;
                 if (next < 0) {
                     close(fd);
                     fd = -1;
@@ -260,6 +264,7 @@ static turn_relay_t ts_turn_relay_open(void *ctx, int family, uint16_t port, uns
     r->io.cb = ts_turn_on_relay_readable;
     r->g = g;
     r->id = (turn_relay_t)id;
+    r->tcp = tcp;
     ts_defer_init(&r->free, ts_turn_relay_free);
     g->relays[id] = r;
     if (ts_io_start(&g->w->loop, &r->io, TS_IO_READ) != TS_OK) {
@@ -310,7 +315,7 @@ static void ts_turn_relay_send(void *ctx, turn_relay_t relay, const struct socka
     ts_turn_glue_t *g = ctx;
     ts_turn_relay_sock_t *r;
 
-    if (relay < 0 || (size_t)relay >= g->nrelays || (r = g->relays[relay]) == NULL)
+    if (relay < 0 || (size_t)relay >= g->nrelays || (r = g->relays[relay]) == NULL || r->tcp)
         return;
     if (dont_fragment) {
         int v = IP_PMTUDISC_DO;
@@ -373,6 +378,10 @@ static void *ts_turn_glue_new(void)
         .relay_open = ts_turn_relay_open,
         .relay_close = ts_turn_relay_close,
         .relay_send = ts_turn_relay_send,
+        .tcp_connect = ts_turn__tcp_connect,
+        .tcp_close = ts_turn__tcp_close,
+        .tcp_splice = ts_turn__tcp_splice,
+        .tcp_move = ts_turn__tcp_move,
     };
 
     g->w = w;
@@ -381,6 +390,8 @@ static void *ts_turn_glue_new(void)
     g->engine = turn_server_new(g->cfg, &io);
     pthread_once(&ts_turn_shared_once, ts_turn_shared_make);
     turn_server_set_shared(g->engine, ts_turn_shared_state);
+    turn_server_set_tag(g->engine, (unsigned)w->index);
+    ts_worker_on_message(w, TS_TURN_MSG_MOVE, ts_turn__on_move);
     ts_timer_init(&g->tick, ts_turn_on_tick);
     ts_defer_init(&g->flush, ts_turn_on_flush);
     ts_timer_start(&w->loop, &g->tick, 1000);
@@ -391,7 +402,7 @@ static void *ts_turn_glue_new(void)
     return g;
 }
 
-static ts_turn_glue_t *ts_turn_glue(ts_worker_t *w)
+ts_turn_glue_t *ts_turn__glue(ts_worker_t *w)
 {
     ts_turn_glue_t *g = ts_worker_local(w, TS_LOCAL_TURN, ts_turn_glue_new, ts_turn_glue_free);
     const ts_config_t *cfg = ts_server_config(w->server);
@@ -405,7 +416,7 @@ static ts_turn_glue_t *ts_turn_glue(ts_worker_t *w)
 
 turn_server_t *ts_turn_engine(ts_worker_t *w)
 {
-    return w != NULL ? ts_turn_glue(w)->engine : NULL;
+    return w != NULL ? ts_turn__glue(w)->engine : NULL;
 }
 
 /* ------------------------------------------------------------ reading -- */
@@ -430,7 +441,7 @@ static int ts_turn_recv_batch(ts_turn_glue_t *g, int fd)
 
 void ts_turn_on_udp(ts_worker_t *w, int fd)
 {
-    ts_turn_glue_t *g = ts_turn_glue(w);
+    ts_turn_glue_t *g = ts_turn__glue(w);
     turn_client_t client;
 
     memset(&client, 0, sizeof(client));
@@ -463,6 +474,10 @@ static void ts_turn_on_relay_readable(ts_loop_t *loop, ts_io_t *io, uint32_t eve
     turn_relay_t id = r->id;
     int fd = io->fd;
 
+    if (r->tcp) {
+        ts_turn__on_tcp_acceptable(r);
+        return;
+    }
     for (int round = 0; round < TS_TURN_READS; round++) {
         int n = ts_turn_recv_batch(g, fd);
         if (n <= 0)
@@ -495,9 +510,9 @@ static void ts_turn_stream_client(ts_conn_t *c, turn_client_t *client)
     client->sock = -1;
 }
 
-static int ts_turn_stream_on_read(ts_conn_t *c)
+int ts_turn__stream_on_read(ts_conn_t *c)
 {
-    ts_turn_glue_t *g = ts_turn_glue(c->worker);
+    ts_turn_glue_t *g = ts_turn__glue(c->worker);
     turn_client_t client;
     int have_client = 0;
 
@@ -521,6 +536,8 @@ static int ts_turn_stream_on_read(ts_conn_t *c)
         }
         turn_server_on_client(g->engine, &client, p, (size_t)n);
         ts_buf_consume(&c->in, &c->worker->pool, (size_t)n);
+        if (c->ops != &ts_turn_stream_ops) /* ConnectionBind spliced it: bytes from here */
+            return (c->flags & TS_CONN_CLOSING) ? TS_OK : c->ops->on_read(c);
     }
     /* Longer than the longest allocation lifetime between refreshes. */
     ts_conn_set_timeout(c, 3700 * 1000);
@@ -536,7 +553,7 @@ static int ts_turn_stream_on_open(ts_conn_t *c)
 
 static void ts_turn_stream_on_close(ts_conn_t *c)
 {
-    ts_turn_glue_t *g = ts_turn_glue(c->worker);
+    ts_turn_glue_t *g = ts_turn__glue(c->worker);
     turn_client_t client;
 
     ts_turn_stream_client(c, &client);
@@ -548,7 +565,7 @@ const ts_conn_ops_t ts_turn_stream_ops = {
     .kind = TS_PROTO_TURN,
     .conn_size = sizeof(ts_conn_t),
     .on_open = ts_turn_stream_on_open,
-    .on_read = ts_turn_stream_on_read,
+    .on_read = ts_turn__stream_on_read,
     .on_eof = NULL,
     .on_drain = NULL,
     .on_timeout = NULL,

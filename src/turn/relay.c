@@ -86,7 +86,8 @@ void turn__send_indication(turn_server_t *s, const turn_client_t *client, const 
     uint64_t now;
     int slot;
 
-    if (a == NULL || xpa == NULL || data == NULL || stun_attr_addr(m, xpa, 1, &ss, &len) != TS_OK) {
+    if (a == NULL || a->tcp || xpa == NULL || data == NULL ||
+        stun_attr_addr(m, xpa, 1, &ss, &len) != TS_OK) {
         turn__drop(s);
         return;
     }
@@ -118,7 +119,7 @@ void turn__channel_data(turn_server_t *s, const turn_client_t *client, const uin
     int slot;
 
     /* Over UDP the datagram may hold padding past the data; never less. */
-    if (4 + dlen > len || (a = client_alloc(s, client)) == NULL) {
+    if (4 + dlen > len || (a = client_alloc(s, client)) == NULL || a->tcp) {
         turn__drop(s);
         return;
     }
@@ -155,7 +156,7 @@ void turn_server_on_relay(turn_server_t *s, turn_relay_t relay, const struct soc
     size_t out;
 
     TS_UNUSED(peer_len);
-    if (a == NULL || turn__addr_from_sa(&from, peer) != TS_OK) {
+    if (a == NULL || a->tcp || turn__addr_from_sa(&from, peer) != TS_OK) {
         turn__drop(s);
         return;
     }

@@ -42,8 +42,6 @@
 #define SOFTWARE   "tsunagi/" TS_VERSION
 #define ANSWER_CAP 1280 /* the longest answer: a 401 with a 763-byte realm */
 
-#define TURN_ANSWERED (-1) /* a handler that sent its own answer */
-
 /* The message type of method and class (RFC 8489 5: the bits interleave). */
 static uint16_t stun_type(uint16_t method, uint16_t cls)
 {
@@ -654,6 +652,8 @@ static const struct {
     [STUN_REFRESH] = {turn__on_refresh, M_AUTH | M_ALLOC},
     [STUN_CREATE_PERMISSION] = {turn__on_create_permission, M_AUTH | M_ALLOC},
     [STUN_CHANNEL_BIND] = {turn__on_channel_bind, M_AUTH | M_ALLOC},
+    [STUN_CONNECT] = {turn__on_connect, M_AUTH | M_ALLOC},
+    [STUN_CONNECTION_BIND] = {turn__on_connection_bind, M_AUTH},
 };
 
 static void on_request(turn_server_t *s, const turn_client_t *client, const stun_msg_t *m,
@@ -701,11 +701,15 @@ static void on_request(turn_server_t *s, const turn_client_t *client, const stun
         code = 437;
     else
         code = methods[m->method].fn(&r, &b);
+    if (code == TURN_ANSWERED)
+        return;
     if (code != 0) {
         stun_build_reply(&b, buf, sizeof(buf), stun_type(m->method, STUN_ERROR), m);
         stun_add_error(&b, code, NULL);
     }
     answer_authenticated(&r, &b);
+    if (r.bind != NULL)
+        s->io.tcp_splice(s->io.ctx, r.bind->data_conn, r.bind->peer_conn);
 }
 
 void turn_server_on_client(turn_server_t *s, const turn_client_t *client, const uint8_t *data,
@@ -746,6 +750,7 @@ void turn_server_tick(turn_server_t *s)
 {
     uint64_t now = s->io.now_ms(s->io.ctx);
 
+    turn__tcp_expire(s, now);
     turn__allocs_expire(s, now);
     turn__resv_expire(s->shared, now);
     txns_expire(s, now);
@@ -753,7 +758,7 @@ void turn_server_tick(turn_server_t *s)
 
 int turn_server_next_timeout(const turn_server_t *s)
 {
-    uint64_t next = turn__allocs_next(s), now;
+    uint64_t next = TS_MIN(turn__allocs_next(s), turn__tcp_next(s)), now;
 
     if (s->txn_head != NULL)
         next = TS_MIN(next, s->txn_head->expires);

@@ -40,6 +40,7 @@ typedef int turn_relay_t; /* >= 0; -1: none */
 
 #define TURN_RELAY_EVEN_PORT    0x1 /* the port must be even */
 #define TURN_RELAY_RESERVE_NEXT 0x2 /* ... and port + 1 must be reserved too */
+#define TURN_RELAY_TCP          0x4 /* RFC 6062: a listening TCP socket, not a UDP one */
 
 /* What the engine asks of its environment. */
 typedef struct {
@@ -62,6 +63,22 @@ typedef struct {
     /* Optional: the wall clock in Unix seconds, for the expiry of TURN REST
      * API usernames. NULL: time(). */
     int64_t (*now_unix)(void *ctx);
+    /*
+     * TCP relays (RFC 6062); NULL tcp_connect: not offered (442). TCP
+     * connections are named by the glue's handles (never 0). tcp_connect
+     * starts a connection from the relay's address to peer: 0 with *handle
+     * set (the outcome comes through turn_server_on_tcp_connected), or -1.
+     * tcp_close closes a peer or data connection; tcp_splice makes the
+     * client's data connection and the peer connection carry raw bytes both
+     * ways from now on. tcp_move (optional) hands a stream client whose
+     * ConnectionBind names a CONNECTION-ID of the engine tagged tag (another
+     * worker) over to it, which reads the message again: 0, or -1 (400).
+     */
+    int (*tcp_connect)(void *ctx, turn_relay_t relay, const struct sockaddr *peer,
+                       socklen_t peer_len, uint64_t *handle);
+    void (*tcp_close)(void *ctx, uint64_t handle);
+    void (*tcp_splice)(void *ctx, uint64_t data, uint64_t peer);
+    int (*tcp_move)(void *ctx, const turn_client_t *client, unsigned tag);
     /*
      * The engine never calls these re-entrantly and they must not call back
      * into the engine (free at a safe point, as STYLE.md says). relay_open
@@ -101,6 +118,17 @@ void turn_server_on_relay(turn_server_t *s, turn_relay_t relay, const struct soc
                           socklen_t peer_len, const uint8_t *data, size_t len);
 /* A stream client's connection closed: its allocation goes with it. */
 void turn_server_on_client_closed(turn_server_t *s, const turn_client_t *client);
+/* The high byte of this engine's CONNECTION-IDs (the worker's index), so
+ * that a ConnectionBind reaching another worker finds its way. */
+void turn_server_set_tag(turn_server_t *s, unsigned tag);
+/* TCP relays: the connect of handle went through (ok) or failed. */
+void turn_server_on_tcp_connected(turn_server_t *s, uint64_t handle, int ok);
+/* A peer connected to the TCP relay: its CONNECTION-ID, or 0 when refused
+ * (no permission, no room): the glue closes it. */
+uint32_t turn_server_on_tcp_accept(turn_server_t *s, turn_relay_t relay,
+                                   const struct sockaddr *peer, uint64_t handle);
+/* A peer connection or a spliced data connection closed: so does the other. */
+void turn_server_on_tcp_closed(turn_server_t *s, uint64_t handle);
 /* Expire allocations, permissions, channels, transactions. Call at least
  * every turn_server_next_timeout() ms. */
 void turn_server_tick(turn_server_t *s);

@@ -63,7 +63,8 @@ typedef struct {
     size_t req_len;
     int req_fp;
     int req_3489;
-    uint8_t id[16]; /* the cookie's place and the transaction id */
+    uint8_t id[16];       /* the cookie's place and the transaction id */
+    uint64_t next_handle; /* TCP relays: the last handle given out */
 } fuzz_env_t;
 
 static uint64_t f_now(void *ctx)
@@ -193,6 +194,60 @@ static void f_relay_send(void *ctx, turn_relay_t relay, const struct sockaddr *p
     CHECK(relay >= 0 && relay < NRELAYS && e->relays[relay] == peer->sa_family);
     CHECK(peer_len > 0 && (len == 0 || data != NULL));
     (void)df;
+}
+
+static int f_tcp_connect(void *ctx, turn_relay_t relay, const struct sockaddr *peer,
+                         socklen_t peer_len, uint64_t *handle)
+{
+    fuzz_env_t *e = ctx;
+
+    CHECK(relay >= 0 && relay < NRELAYS && e->relays[relay] == peer->sa_family && peer_len > 0);
+    if (e->fail_next != 0) {
+        e->fail_next = 0;
+        return -1;
+    }
+    *handle = ++e->next_handle;
+    return 0;
+}
+
+static void f_tcp_close(void *ctx, uint64_t handle)
+{
+    fuzz_env_t *e = ctx;
+
+    CHECK(handle != 0 && handle <= e->next_handle + 0x10000);
+}
+
+static void f_tcp_splice(void *ctx, uint64_t data, uint64_t peer)
+{
+    CHECK(data != 0 && peer != 0 && data != peer);
+    (void)ctx;
+}
+
+/* The glue's reports on TCP relays, chosen by the fuzzer's bytes. */
+static void tcp_event(fuzz_env_t *e, turn_server_t *s, const uint8_t *p, size_t n)
+{
+    uint64_t handle = n >= 2 ? (e->next_handle > 0 ? p[1] % e->next_handle + 1 : 1) : 1;
+
+    if (n < 2)
+        return;
+    switch (p[0] & 3) {
+    case 0:
+        turn_server_on_tcp_connected(s, handle, p[0] & 4);
+        break;
+    case 1: {
+        struct sockaddr_in in;
+        memset(&in, 0, sizeof(in));
+        in.sin_family = AF_INET;
+        in.sin_port = htons(40000);
+        in.sin_addr.s_addr = htonl(0x7f000001u + (p[1] & 3));
+        turn_server_on_tcp_accept(s, p[1] % NRELAYS, (struct sockaddr *)&in,
+                                  0x10000 + ++e->next_handle);
+        break;
+    }
+    default:
+        turn_server_on_tcp_closed(s, handle);
+        break;
+    }
 }
 
 static void make_addr(struct sockaddr_storage *ss, socklen_t *len, const char *ip, uint16_t port)
@@ -371,6 +426,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     io.relay_open = f_open;
     io.relay_close = f_close;
     io.relay_send = f_relay_send;
+    io.tcp_connect = f_tcp_connect;
+    io.tcp_close = f_tcp_close;
+    io.tcp_splice = f_tcp_splice;
     s = turn_server_new(&cfg, &io);
 
     while (off + 3 <= size) {
@@ -400,6 +458,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case 4:
+            if (n >= 2)
+                tcp_event(&e, s, p, n);
             turn_server_tick(s);
             break;
         case 5:

@@ -9,7 +9,8 @@ Checked: Binding over UDP and TCP; the long-term credential dance (401 with
 REALM and NONCE, wrong password, unknown user, REST API credentials, a nonce
 the server did not make); the peer filter (403 for loopback and private
 peers, nothing relayed to them); quotas (486 per user, 508 in all);
-allocation errors (437, 441, 442, retransmissions); garbage that must get no
+allocation errors (400 for a TCP relay over UDP, 437, 441, 442,
+retransmissions); garbage that must get no
 answer; the amplification bound on answers to unauthenticated requests; the
 data path (Send/Data indications, channels, over UDP and TCP); and deleting
 an allocation while its peer is sending to it.
@@ -388,9 +389,10 @@ class AuthAndFilterTest(Base):
         # RFC 8656 7.2: no REQUESTED-TRANSPORT -> 400.
         r = c.request(lambda: sc.Message(sc.ALLOCATE))
         self.assert_error(r, 400, "Allocate without REQUESTED-TRANSPORT")
-        # A transport other than UDP (RFC 6062 TCP relays are not offered) -> 442.
+        # TCP relays (RFC 6062) are for TCP and TLS clients: over UDP -> 400.
         r = c.allocate(transport=sc.TCP_PROTO)
-        self.assert_error(r, 442, "REQUESTED-TRANSPORT TCP")
+        self.assert_error(r, 400, "REQUESTED-TRANSPORT TCP over UDP")
+        # Any other transport -> 442.
         r = c.allocate(transport=1)
         self.assert_error(r, 442, "REQUESTED-TRANSPORT ICMP")
         # None of that allocated anything.

@@ -76,6 +76,13 @@ typedef struct {
     uint16_t last_open_port; /* the port argument of the last relay_open */
     turn_relay_t last_relay; /* what the last successful relay_open returned */
     uint32_t tid_counter;
+    /* TCP relays */
+    uint64_t next_handle; /* the last tcp_connect handle */
+    struct sockaddr_storage connect_peer;
+    int connect_fail;        /* tcp_connect fails at once */
+    uint64_t closed_tcp[32]; /* tcp_close handles, in order */
+    unsigned nclosed_tcp;
+    uint64_t splice_data, splice_peer;
 } env_t;
 
 static env_t *E;
@@ -173,6 +180,46 @@ static void fake_relay_send(void *ctx, turn_relay_t relay, const struct sockaddr
     r->df = df;
 }
 
+static int fake_tcp_connect(void *ctx, turn_relay_t relay, const struct sockaddr *peer,
+                            socklen_t peer_len, uint64_t *handle)
+{
+    env_t *e = ctx;
+
+    assert_true(relay >= 0 && relay < NRELAYS && e->relays[relay].open);
+    assert_true(e->relays[relay].flags & TURN_RELAY_TCP);
+    memset(&e->connect_peer, 0, sizeof(e->connect_peer));
+    memcpy(&e->connect_peer, peer, peer_len);
+    if (e->connect_fail)
+        return -1;
+    *handle = ++e->next_handle;
+    return 0;
+}
+
+static void fake_tcp_close(void *ctx, uint64_t handle)
+{
+    env_t *e = ctx;
+
+    assert_true(e->nclosed_tcp < 32);
+    e->closed_tcp[e->nclosed_tcp++] = handle;
+}
+
+static void fake_tcp_splice(void *ctx, uint64_t data, uint64_t peer)
+{
+    env_t *e = ctx;
+
+    e->splice_data = data;
+    e->splice_peer = peer;
+}
+
+static int tcp_closed(uint64_t handle)
+{
+    for (unsigned i = 0; i < E->nclosed_tcp; i++) {
+        if (E->closed_tcp[i] == handle)
+            return 1;
+    }
+    return 0;
+}
+
 static unsigned open_relays(void)
 {
     unsigned n = 0;
@@ -208,6 +255,9 @@ static int env_setup(void **state)
     io.relay_open = fake_open;
     io.relay_close = fake_close;
     io.relay_send = fake_relay_send;
+    io.tcp_connect = fake_tcp_connect;
+    io.tcp_close = fake_tcp_close;
+    io.tcp_splice = fake_tcp_splice;
     E->s = turn_server_new(&E->cfg, &io);
     *state = E;
     return 0;

@@ -618,7 +618,8 @@ static void test_allocate_transport_errors(void **state)
     stun_msg_t m;
 
     assert_int_equal(request(&c, STUN_ALLOCATE, NULL, NULL, &m), 400);
-    assert_int_equal(request(&c, STUN_ALLOCATE, fill_transport, (void *)6, &m), 442);
+    /* TCP relays are for TCP and TLS clients (RFC 6062 5.1). */
+    assert_int_equal(request(&c, STUN_ALLOCATE, fill_transport, (void *)6, &m), 400);
     assert_int_equal(request(&c, STUN_ALLOCATE, fill_transport, (void *)132, &m), 442);
     /* Authenticated errors carry MESSAGE-INTEGRITY. */
     assert_true(m.integrity >= 0);
@@ -1107,6 +1108,216 @@ static void test_many_allocations(void **state)
     assert_int_equal(turn_server_stats(E->s)->allocations, 0);
 }
 
+/* --------------------------------------------------- TCP relays (6062) -- */
+
+static void fill_tcp(msg_t *q, void *arg)
+{
+    (void)arg;
+    msg_transport(q, 6);
+}
+
+static void fill_tcp_even(msg_t *q, void *arg)
+{
+    uint8_t even = 0;
+
+    (void)arg;
+    msg_transport(q, 6);
+    stun_add_attr(&q->b, STUN_A_EVEN_PORT, &even, 1);
+}
+
+static void fill_peer(msg_t *q, void *arg)
+{
+    msg_peer(q, (const char *)arg, 8000);
+}
+
+static void fill_cid(msg_t *q, void *arg)
+{
+    msg_u32(q, STUN_A_CONNECTION_ID, (uint32_t)(uintptr_t)arg);
+}
+
+/* A TCP allocation for c, with a permission for 203.0.113.5: its relay. */
+static turn_relay_t allocate_tcp(const turn_client_t *c)
+{
+    stun_msg_t m;
+
+    assert_int_equal(request(c, STUN_ALLOCATE, fill_tcp, NULL, &m), 0);
+    assert_true(E->relays[E->last_relay].flags & TURN_RELAY_TCP);
+    assert_int_equal(request(c, STUN_CREATE_PERMISSION, fill_peer, "203.0.113.5", &m), 0);
+    return E->last_relay;
+}
+
+/* A signed Connect to 203.0.113.5:8000 whose answer may come later. */
+static void send_connect(const turn_client_t *c, const char *ip)
+{
+    char nonce[64];
+    msg_t q;
+
+    fetch_nonce(c, nonce, sizeof(nonce));
+    msg_start(&q, STUN_CONNECT, STUN_REQUEST);
+    msg_peer(&q, ip, 8000);
+    msg_sign(&q, "alice", "wonderland", nonce);
+    stun_add_fingerprint(&q.b);
+    forget();
+    send_msg(c, &q);
+}
+
+static void test_tcp_allocate_rules(void **state)
+{
+    turn_client_t c = client_of(TURN_TRANSPORT_TCP, "198.51.100.7", 40000, 17);
+    turn_client_t u = udp("198.51.100.7", 40000);
+    stun_msg_t m;
+
+    assert_int_equal(request(&c, STUN_ALLOCATE, fill_tcp_even, NULL, &m), 400);
+    assert_int_equal(E->nopened, 0);
+    allocate_tcp(&c);
+    /* No channels and no Send on a TCP allocation; no Connect on a UDP one. */
+    assert_int_equal(request(&c, STUN_CHANNEL_BIND, NULL, NULL, &m), 400);
+    allocate(&u);
+    assert_int_equal(request(&u, STUN_CREATE_PERMISSION, fill_peer, "203.0.113.5", &m), 0);
+    send_connect(&u, "203.0.113.5");
+    assert_int_equal(last_code(), 400);
+    assert_int_equal(E->next_handle, 0);
+}
+
+static void test_tcp_connect_and_bind(void **state)
+{
+    turn_client_t c = client_of(TURN_TRANSPORT_TCP, "198.51.100.7", 40000, 17);
+    turn_client_t d = client_of(TURN_TRANSPORT_TCP, "198.51.100.7", 40001, 18);
+    uint8_t key[16];
+    stun_msg_t m;
+    uint32_t id;
+
+    allocate_tcp(&c);
+    send_connect(&c, "203.0.113.9"); /* no permission */
+    assert_int_equal(last_code(), 403);
+    send_connect(&c, "203.0.113.5");
+    assert_int_equal(E->nsent, 0); /* answered once connected */
+    assert_int_equal(E->next_handle, 1);
+    assert_int_equal(addr_port(&E->connect_peer), 8000);
+    turn_server_on_tcp_connected(E->s, 1, 1);
+    assert_int_equal(E->nsent, 1);
+    last_msg(&m);
+    assert_int_equal(code_of(&m), 0);
+    assert_int_equal(m.method, STUN_CONNECT);
+    assert_int_equal(last_sent()->client.conn_id, 17);
+    key_md5("alice", "wonderland", key);
+    assert_int_equal(stun_check_integrity(&m, key, sizeof(key)), 1);
+    id = attr_u32(&m, STUN_A_CONNECTION_ID);
+    /* A second connection to the same peer. */
+    send_connect(&c, "203.0.113.5");
+    assert_int_equal(last_code(), 446);
+    /* On the control connection: refused. */
+    assert_int_equal(request(&c, STUN_CONNECTION_BIND, fill_cid, (void *)(uintptr_t)id, &m), 400);
+    /* Another user: 441. */
+    assert_int_equal(request_as(&d, STUN_CONNECTION_BIND, fill_cid, (void *)(uintptr_t)id, "bob",
+                                "builder", &m, NULL),
+                     441);
+    assert_int_equal(request(&d, STUN_CONNECTION_BIND, fill_cid, (void *)(uintptr_t)id, &m), 0);
+    assert_int_equal(E->splice_data, 18);
+    assert_int_equal(E->splice_peer, 1);
+    /* Bound: once only, and it never expires. */
+    assert_int_equal(request(&d, STUN_CONNECTION_BIND, fill_cid, (void *)(uintptr_t)id, &m), 400);
+    advance(60 * 1000);
+    assert_int_equal(E->nclosed_tcp, 0);
+    /* The peer closes: so does the data connection. */
+    turn_server_on_tcp_closed(E->s, 1);
+    assert_true(tcp_closed(18));
+    assert_false(tcp_closed(1));
+}
+
+static void test_tcp_connect_failures_447(void **state)
+{
+    turn_client_t c = client_of(TURN_TRANSPORT_TCP, "198.51.100.7", 40000, 17);
+
+    allocate_tcp(&c);
+    E->connect_fail = 1;
+    send_connect(&c, "203.0.113.5");
+    assert_int_equal(last_code(), 447);
+    E->connect_fail = 0;
+    send_connect(&c, "203.0.113.5");
+    turn_server_on_tcp_connected(E->s, 1, 0);
+    assert_int_equal(last_code(), 447);
+    /* No answer in 10 s: 447, and the attempt is closed. */
+    send_connect(&c, "203.0.113.5");
+    assert_int_equal(E->nsent, 0);
+    advance(9000);
+    assert_int_equal(E->nsent, 0);
+    advance(1000);
+    assert_int_equal(last_code(), 447);
+    assert_true(tcp_closed(2));
+    /* A report after that is for a connection the engine forgot. */
+    turn_server_on_tcp_connected(E->s, 2, 1);
+    assert_int_equal(E->nsent, 1);
+}
+
+static void test_tcp_connection_attempt(void **state)
+{
+    turn_client_t c = client_of(TURN_TRANSPORT_TCP, "198.51.100.7", 40000, 17);
+    turn_client_t d = client_of(TURN_TRANSPORT_TCP, "198.51.100.7", 40001, 18);
+    struct sockaddr_storage peer, got;
+    socklen_t len;
+    turn_relay_t relay;
+    stun_msg_t m;
+    uint32_t id;
+
+    relay = allocate_tcp(&c);
+    make_addr(&peer, &len, "203.0.113.9", 5555);
+    forget();
+    assert_int_equal(turn_server_on_tcp_accept(E->s, relay, (struct sockaddr *)&peer, 100), 0);
+    assert_int_equal(E->nsent, 0);
+    make_addr(&peer, &len, "203.0.113.5", 5555);
+    id = turn_server_on_tcp_accept(E->s, relay, (struct sockaddr *)&peer, 100);
+    assert_int_not_equal(id, 0);
+    last_msg(&m);
+    assert_int_equal(m.method, STUN_CONNECTION_ATTEMPT);
+    assert_int_equal(m.cls, STUN_INDICATION);
+    assert_int_equal(last_sent()->client.conn_id, 17);
+    assert_int_equal(attr_u32(&m, STUN_A_CONNECTION_ID), id);
+    assert_int_equal(stun_attr_addr(&m, stun_msg_find(&m, STUN_A_XOR_PEER_ADDRESS), 1, &got, &len),
+                     TS_OK);
+    assert_true(same_addr(&got, &peer));
+    /* An unknown CONNECTION-ID. */
+    assert_int_equal(request(&d, STUN_CONNECTION_BIND, fill_cid, (void *)(uintptr_t)(id + 1), &m),
+                     400);
+    /* Not bound in 30 s: the peer connection is closed, the id forgotten. */
+    advance(29000);
+    assert_false(tcp_closed(100));
+    advance(1000);
+    assert_true(tcp_closed(100));
+    assert_int_equal(request(&d, STUN_CONNECTION_BIND, fill_cid, (void *)(uintptr_t)id, &m), 400);
+}
+
+static void test_tcp_delete_closes_connections(void **state)
+{
+    turn_client_t c = client_of(TURN_TRANSPORT_TCP, "198.51.100.7", 40000, 17);
+    turn_client_t d = client_of(TURN_TRANSPORT_TCP, "198.51.100.7", 40001, 18);
+    struct sockaddr_storage peer;
+    socklen_t len;
+    turn_relay_t relay;
+    stun_msg_t m;
+    uint32_t id;
+
+    relay = allocate_tcp(&c);
+    make_addr(&peer, &len, "203.0.113.5", 5555);
+    id = turn_server_on_tcp_accept(E->s, relay, (struct sockaddr *)&peer, 100);
+    assert_int_equal(request(&d, STUN_CONNECTION_BIND, fill_cid, (void *)(uintptr_t)id, &m), 0);
+    make_addr(&peer, &len, "203.0.113.5", 5556);
+    assert_int_not_equal(turn_server_on_tcp_accept(E->s, relay, (struct sockaddr *)&peer, 101), 0);
+    for (uint64_t h = 200; h < 200 + 14; h++)
+        assert_int_not_equal(turn_server_on_tcp_accept(E->s, relay, (struct sockaddr *)&peer, h),
+                             0);
+    /* Sixteen is the cap. */
+    assert_int_equal(turn_server_on_tcp_accept(E->s, relay, (struct sockaddr *)&peer, 300), 0);
+    turn_server_on_client_closed(E->s, &c);
+    assert_int_equal(turn_server_stats(E->s)->allocations, 0);
+    assert_true(tcp_closed(100));
+    assert_true(tcp_closed(18));
+    assert_true(tcp_closed(101));
+    assert_int_equal(E->nclosed_tcp, 17);
+    /* No ConnectionBind deadline is left (remembered answers are). */
+    assert_true(turn_server_next_timeout(E->s) > 30000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1154,6 +1365,11 @@ int main(void)
         T(test_allocation_expiry_and_timeout),
         T(test_stream_close_frees),
         T(test_many_allocations),
+        T(test_tcp_allocate_rules),
+        T(test_tcp_connect_and_bind),
+        T(test_tcp_connect_failures_447),
+        T(test_tcp_connection_attempt),
+        T(test_tcp_delete_closes_connections),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,76 @@
+/*
+ * glue.h — what the files of the STUN/TURN network glue share (net.c: UDP,
+ * streams, relay sockets, the engine's I/O; net_tcp.c: TCP relays) and
+ * nothing else. Cross-file functions carry the ts_turn__ prefix.
+ */
+#ifndef TS_TURN_GLUE_H
+#define TS_TURN_GLUE_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/bus.h"
+#include "core/conn.h"
+#include "core/worker.h"
+#include "turn/net.h"
+#include "turn/turn.h"
+
+#define TS_TURN_BATCH    32   /* datagrams per recvmmsg / sendmmsg */
+#define TS_TURN_DGRAM    2048 /* larger datagrams are truncated, and dropped */
+#define TS_TURN_MSG_MOVE (TS_MSG_USER + 1)
+
+typedef struct ts_turn_glue_s ts_turn_glue_t;
+
+/* A relay socket; owned by the glue's table (freed at a deferred point). */
+typedef struct {
+    ts_io_t io;
+    ts_turn_glue_t *g;
+    turn_relay_t id;
+    int tcp;         /* a listening TCP socket (RFC 6062) */
+    ts_defer_t free; /* freed after the event batch, never inside it */
+} ts_turn_relay_sock_t;
+
+/* Answers waiting for the end of the loop turn, for one UDP socket. */
+typedef struct {
+    int fd;
+    unsigned n;
+    struct mmsghdr msgs[TS_TURN_BATCH];
+    struct iovec iov[TS_TURN_BATCH];
+    struct sockaddr_storage addrs[TS_TURN_BATCH];
+    uint8_t data[TS_TURN_BATCH][TS_TURN_DGRAM];
+} ts_turn_outq_t;
+
+struct ts_turn_glue_s {
+    ts_worker_t *w;
+    turn_server_t *engine;
+    const ts_config_t *cfg; /* the configuration the engine was last given */
+    ts_timer_t tick;
+    ts_defer_t flush;
+    ts_turn_relay_sock_t **relays; /* indexed by turn_relay_t; NULL: free */
+    size_t nrelays;
+    unsigned port_cursor;
+    ts_turn_outq_t out;
+    /* receive batch */
+    struct mmsghdr msgs[TS_TURN_BATCH];
+    struct iovec iov[TS_TURN_BATCH];
+    struct sockaddr_storage addrs[TS_TURN_BATCH];
+    uint8_t bufs[TS_TURN_BATCH][TS_TURN_DGRAM];
+};
+
+/* net.c */
+ts_turn_glue_t *ts_turn__glue(ts_worker_t *w);
+/* A non-blocking socket of family and type bound to ss (TCP: reusable). */
+int ts_turn__bind(int family, int type, const struct sockaddr_storage *ss, socklen_t len);
+int ts_turn__stream_on_read(ts_conn_t *c);
+
+/* net_tcp.c: the engine's TCP I/O (turn_io_t), and what the loop calls */
+int ts_turn__tcp_connect(void *ctx, turn_relay_t relay, const struct sockaddr *peer,
+                         socklen_t peer_len, uint64_t *handle);
+void ts_turn__tcp_close(void *ctx, uint64_t handle);
+void ts_turn__tcp_splice(void *ctx, uint64_t data, uint64_t peer);
+int ts_turn__tcp_move(void *ctx, const turn_client_t *client, unsigned tag);
+void ts_turn__on_move(ts_worker_t *w, ts_bus_msg_t *msg);
+/* A TCP relay's listening socket is readable. */
+void ts_turn__on_tcp_acceptable(ts_turn_relay_sock_t *r);
+
+#endif
