@@ -2,6 +2,7 @@
  * api.c — the server's own endpoints: /healthz and /metrics.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "http/response.h"
 #include "http/router.h"
 #include "turn/ice.h"
+#include "turn/net.h"
 
 #include <openssl/rand.h>
 
@@ -133,6 +135,46 @@ void ts_http_metrics(ts_http_ctx_t *ctx)
                        "tsunagi_connections_refused_total %llu\n",
                    (unsigned long long)v);
 #undef TS_SUM
+
+    {
+        static const struct {
+            const char *name, *type, *help;
+            size_t off;
+        } turn_metrics[] = {
+            {"tsunagi_turn_allocations", "gauge", "TURN allocations open now.",
+             offsetof(turn_stats_t, allocations)},
+            {"tsunagi_turn_allocations_total", "counter", "TURN allocations made.",
+             offsetof(turn_stats_t, allocations_total)},
+            {"tsunagi_stun_binding_requests_total", "counter", "STUN Binding requests answered.",
+             offsetof(turn_stats_t, binding_requests)},
+            {"tsunagi_stun_requests_total", "counter", "STUN and TURN requests of every method.",
+             offsetof(turn_stats_t, requests)},
+            {"tsunagi_turn_auth_failures_total", "counter",
+             "Requests whose credentials were wrong (401 with credentials).",
+             offsetof(turn_stats_t, auth_failures)},
+            {"tsunagi_turn_relayed_packets_total", "counter",
+             "Packets relayed between clients and peers, both ways.",
+             offsetof(turn_stats_t, relayed_packets)},
+            {"tsunagi_turn_relayed_bytes_total", "counter", "Bytes relayed, both ways.",
+             offsetof(turn_stats_t, relayed_bytes)},
+            {"tsunagi_turn_dropped_total", "counter",
+             "Packets dropped: malformed, unauthenticated or to a denied peer.",
+             offsetof(turn_stats_t, dropped)},
+        };
+        turn_stats_t per[256];
+        int nw = TS_MIN(s->nworkers, 256);
+
+        for (int i = 0; i < nw; i++)
+            ts_turn_worker_stats(&s->workers[i], &per[i]);
+        for (size_t m = 0; m < TS_ARRAY_SIZE(turn_metrics); m++) {
+            v = 0;
+            for (int i = 0; i < nw; i++)
+                v += *(const uint64_t *)((const char *)&per[i] + turn_metrics[m].off);
+            ts_text_printf(&t, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", turn_metrics[m].name,
+                           turn_metrics[m].help, turn_metrics[m].name, turn_metrics[m].type,
+                           turn_metrics[m].name, (unsigned long long)v);
+        }
+    }
 
     ts_http_respond(ctx, 200, "text/plain; version=0.0.4; charset=utf-8",
                     "Cache-Control: no-store\r\n", t.p, t.len);

@@ -580,3 +580,26 @@ void ts_turn_shutdown(void)
         turn_shared_free(ts_turn_shared_state);
     ts_turn_shared_state = NULL;
 }
+
+int ts_turn_worker_stats(ts_worker_t *w, turn_stats_t *out)
+{
+    /* Read from another thread (/metrics): the glue is published with a
+     * release store (ts_worker_local) and the counters are read one word at
+     * a time, each a value the owner really had. */
+    ts_turn_glue_t *g = __atomic_load_n(&w->locals[TS_LOCAL_TURN].ptr, __ATOMIC_ACQUIRE);
+    const turn_stats_t *st;
+
+    memset(out, 0, sizeof(*out));
+    if (g == NULL)
+        return 0;
+    st = turn_server_stats(g->engine);
+    out->allocations = ts_metric_get(st->allocations);
+    out->allocations_total = ts_metric_get(st->allocations_total);
+    out->binding_requests = ts_metric_get(st->binding_requests);
+    out->requests = ts_metric_get(st->requests);
+    out->auth_failures = ts_metric_get(st->auth_failures);
+    out->relayed_packets = ts_metric_get(st->relayed_packets);
+    out->relayed_bytes = ts_metric_get(st->relayed_bytes);
+    out->dropped = ts_metric_get(st->dropped);
+    return 1;
+}

@@ -20,6 +20,9 @@ void ts_turn_on_udp(ts_worker_t *w, int fd);
 /* Free what the workers' engines shared; after every worker is freed. */
 void ts_turn_shutdown(void);
 
+/* A copy of worker w's TURN counters (zeros before its first packet); any thread. */
+int ts_turn_worker_stats(ts_worker_t *w, turn_stats_t *out);
+
 /* This worker's engine, created on first use (NULL on a thread without a worker). */
 turn_server_t *ts_turn_engine(ts_worker_t *w);
 
