@@ -49,7 +49,8 @@ struct ts_turn_glue_s {
     ts_turn_relay_sock_t **relays; /* indexed by turn_relay_t; NULL: free */
     size_t nrelays;
     unsigned port_cursor;
-    ts_turn_outq_t out;
+    ts_turn_outq_t out;  /* answers to clients, per listener socket */
+    ts_turn_outq_t rout; /* datagrams to peers, per relay socket */
     /* receive batch */
     struct mmsghdr msgs[TS_TURN_BATCH];
     struct iovec iov[TS_TURN_BATCH];

@@ -35,9 +35,9 @@
 
 /* -------------------------------------------------------------- output -- */
 
-static void ts_turn_flush_udp(ts_turn_glue_t *g)
+/* Send what q holds with sendmmsg (all of it goes to one socket). */
+static void ts_turn_flush_q(ts_turn_glue_t *g, ts_turn_outq_t *q)
 {
-    ts_turn_outq_t *q = &g->out;
     unsigned sent = 0;
 
     while (sent < q->n) {
@@ -45,8 +45,8 @@ static void ts_turn_flush_udp(ts_turn_glue_t *g)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            /* A full socket buffer drops answers, as UDP may. */
-            ts_log_debug("turn: sendmmsg: %s (%u answers dropped)", strerror(errno), q->n - sent);
+            /* A full socket buffer drops datagrams, as UDP may. */
+            ts_log_debug("turn: sendmmsg: %s (%u datagrams dropped)", strerror(errno), q->n - sent);
             break;
         }
         for (int i = 0; i < n; i++)
@@ -56,21 +56,29 @@ static void ts_turn_flush_udp(ts_turn_glue_t *g)
     q->n = 0;
 }
 
+static void ts_turn_flush_udp(ts_turn_glue_t *g)
+{
+    ts_turn_flush_q(g, &g->out);
+    ts_turn_flush_q(g, &g->rout);
+}
+
 static void ts_turn_on_flush(ts_loop_t *loop, ts_defer_t *d)
 {
     ts_turn_flush_udp(ts_container_of(d, ts_turn_glue_t, flush));
 }
 
-static void ts_turn_send_udp(ts_turn_glue_t *g, int fd, const struct sockaddr *to, socklen_t tolen,
-                             const uint8_t *data, size_t len)
+/* Queue a datagram for fd; consecutive ones for the same socket leave in
+ * one sendmmsg, at the latest at the end of the loop turn. */
+static void ts_turn_enqueue(ts_turn_glue_t *g, ts_turn_outq_t *q, int fd,
+                            const struct sockaddr *to, socklen_t tolen, const uint8_t *data,
+                            size_t len)
 {
-    ts_turn_outq_t *q = &g->out;
     unsigned i;
 
     if (len > TS_TURN_DGRAM)
         return;
     if (q->n > 0 && (q->fd != fd || q->n == TS_TURN_BATCH))
-        ts_turn_flush_udp(g);
+        ts_turn_flush_q(g, q);
     i = q->n++;
     q->fd = fd;
     memcpy(q->data[i], data, len);
@@ -83,6 +91,12 @@ static void ts_turn_send_udp(ts_turn_glue_t *g, int fd, const struct sockaddr *t
     q->msgs[i].msg_hdr.msg_iov = &q->iov[i];
     q->msgs[i].msg_hdr.msg_iovlen = 1;
     ts_defer(&g->w->loop, &g->flush);
+}
+
+static void ts_turn_send_udp(ts_turn_glue_t *g, int fd, const struct sockaddr *to, socklen_t tolen,
+                             const uint8_t *data, size_t len)
+{
+    ts_turn_enqueue(g, &g->out, fd, to, tolen, data, len);
 }
 
 /* ---------------------------------------------------------- engine I/O -- */
@@ -294,6 +308,10 @@ static void ts_turn_relay_close(void *ctx, turn_relay_t relay)
 
     if (relay < 0 || (size_t)relay >= g->nrelays || (r = g->relays[relay]) == NULL)
         return;
+    /* Datagrams queued for this socket go before it closes (its number
+     * could be reused by the next socket opened). */
+    if (g->rout.n > 0 && g->rout.fd == r->io.fd)
+        ts_turn_flush_q(g, &g->rout);
     ts_io_stop(&g->w->loop, &r->io);
     close(r->io.fd);
     r->io.fd = -1;
@@ -319,13 +337,15 @@ static void ts_turn_relay_send(void *ctx, turn_relay_t relay, const struct socka
         return;
     if (dont_fragment) {
         int v = IP_PMTUDISC_DO;
+        /* What is queued was sent without it. */
+        if (g->rout.n > 0 && g->rout.fd == r->io.fd)
+            ts_turn_flush_q(g, &g->rout);
         if (peer->sa_family == AF_INET)
             setsockopt(r->io.fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof(v));
         else
             setsockopt(r->io.fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof(v));
     }
-    if (sendto(r->io.fd, data, len, MSG_DONTWAIT, peer, peer_len) < 0)
-        ts_log_debug("turn: relay send: %s", strerror(errno));
+    ts_turn_enqueue(g, &g->rout, r->io.fd, peer, peer_len, data, len);
 }
 
 /* ------------------------------------------------------------- engine -- */
@@ -345,8 +365,7 @@ static void ts_turn_glue_free(void *ptr)
     ts_turn_glue_t *g = ptr;
 
     ts_timer_stop(&g->w->loop, &g->tick);
-    if (g->out.n > 0)
-        ts_turn_flush_udp(g);
+    ts_turn_flush_udp(g);
     turn_server_free(g->engine);
     for (size_t i = 0; i < g->nrelays; i++) {
         if (g->relays[i] != NULL)
