@@ -8,6 +8,7 @@
  * defaults that must be computed (threads, realm, web root, secret).
  */
 #include "core/config.h"
+#include "core/config_internal.h"
 
 #include "core/addr.h"
 #include "core/common.h"
@@ -34,9 +35,8 @@
 #define TS_GIT_COMMIT "unknown"
 #endif
 
-#define CFG_LINE_MAX   4096
-#define CFG_FILE_MAX   (1024 * 1024)
-#define CFG_SECRET_LEN 32
+#define CFG_LINE_MAX 4096
+#define CFG_FILE_MAX (1024 * 1024)
 
 #define F(field) offsetof(ts_config_t, field)
 
@@ -124,7 +124,7 @@ static const ts_config_option_t options[] = {
      TS_OPT_LOG_LEVEL, TS_OPT_LOGGING, TS_OPT_RELOAD, F(log_level), 0, 0, 0},
 };
 
-static const char *const group_names[] = {
+const char *const ts_config__group_names[TS_OPT_NGROUPS] = {
     [TS_OPT_GENERAL] = "General",
     [TS_OPT_LISTENERS] = "Listeners",
     [TS_OPT_TURN] = "TURN",
@@ -137,25 +137,11 @@ static const char *const group_names[] = {
 
 #define NOPT TS_ARRAY_SIZE(options)
 
-/* Where a value came from; a later source overrides an earlier one. */
-enum { SRC_DEFAULT, SRC_FILE, SRC_CMDLINE };
+_Static_assert(NOPT <= TS_CONFIG_MAX_OPTIONS, "cfg_parse_t holds a byte per option");
 
-typedef struct {
-    ts_config_t *cfg;
-    FILE *err; /* NULL: say nothing */
-    int src;
-    unsigned nerr;
-    unsigned char list_src[NOPT]; /* source of each repeatable option's list */
-    unsigned char bad[NOPT];      /* a value was refused: skip checks that use it */
-} cfg_parse_t;
+#define COUNT(cfg, o) ((size_t *)(void *)((char *)(cfg) + (o)->count_offset))
 
-#define FIELD(cfg, o, type)  ((type *)(void *)((char *)(cfg) + (o)->offset))
-#define CFIELD(cfg, o, type) ((const type *)(const void *)((const char *)(cfg) + (o)->offset))
-#define COUNT(cfg, o)        ((size_t *)(void *)((char *)(cfg) + (o)->count_offset))
-
-static int cfg_error(cfg_parse_t *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int cfg_error(cfg_parse_t *st, const char *fmt, ...)
+int ts_config__error(cfg_parse_t *st, const char *fmt, ...)
 {
     va_list ap;
 
@@ -170,9 +156,7 @@ static int cfg_error(cfg_parse_t *st, const char *fmt, ...)
     return TS_ERR_CONFIG;
 }
 
-static char *cfg_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *cfg_sprintf(const char *fmt, ...)
+char *ts_config__sprintf(const char *fmt, ...)
 {
     va_list ap;
     int n;
@@ -197,7 +181,7 @@ static const ts_config_option_t *option_find(const char *name, size_t len)
     return NULL;
 }
 
-static size_t option_index(const char *name)
+size_t ts_config__option_index(const char *name)
 {
     const ts_config_option_t *o = option_find(name, strlen(name));
     return (size_t)(o - options);
@@ -205,7 +189,8 @@ static size_t option_index(const char *name)
 
 const ts_config_option_t *ts_config_options(size_t *count)
 {
-    *count = NOPT;
+    if (count != NULL)
+        *count = NOPT;
     return options;
 }
 
@@ -227,7 +212,7 @@ static int parse_endpoint_opt(cfg_parse_t *st, const ts_config_option_t *o, cons
         return TS_OK;
     }
     if (ts_endpoint_parse(v, &parsed, &why) != TS_OK)
-        return cfg_error(st, "%s: '%s' is not ADDR:PORT (%s)", where, v, why);
+        return ts_config__error(st, "%s: '%s' is not ADDR:PORT (%s)", where, v, why);
     *ep = parsed;
     return TS_OK;
 }
@@ -238,7 +223,7 @@ static int parse_string_opt(cfg_parse_t *st, const ts_config_option_t *o, const 
     char **p = FIELD(st->cfg, o, char *);
 
     if (o->max != 0 && strlen(v) > o->max)
-        return cfg_error(st, "%s: longer than %u bytes", where, o->max);
+        return ts_config__error(st, "%s: longer than %u bytes", where, o->max);
     free(*p);
     *p = ts_strdup(v);
     return TS_OK;
@@ -250,9 +235,9 @@ static int parse_uint_opt(cfg_parse_t *st, const ts_config_option_t *o, const ch
     unsigned long long n;
 
     if (ts_decimal_parse(v, &n) != TS_OK)
-        return cfg_error(st, "%s: '%s' is not a number", where, v);
+        return ts_config__error(st, "%s: '%s' is not a number", where, v);
     if (n < o->min || n > o->max)
-        return cfg_error(st, "%s: %s is not in %u..%u", where, v, o->min, o->max);
+        return ts_config__error(st, "%s: %s is not in %u..%u", where, v, o->min, o->max);
     /* int and unsigned fields alike: the same object representation here. */
     *FIELD(st->cfg, o, unsigned) = (unsigned)n;
     return TS_OK;
@@ -278,7 +263,7 @@ static int parse_flag_opt(cfg_parse_t *st, const ts_config_option_t *o, const ch
             return TS_OK;
         }
     }
-    return cfg_error(st, "%s: '%s' is not true or false", where, v);
+    return ts_config__error(st, "%s: '%s' is not true or false", where, v);
 }
 
 static int parse_log_level_opt(cfg_parse_t *st, const ts_config_option_t *o, const char *v,
@@ -287,7 +272,7 @@ static int parse_log_level_opt(cfg_parse_t *st, const ts_config_option_t *o, con
     int level = ts_log_level_parse(v);
 
     if (level < 0)
-        return cfg_error(st, "%s: '%s' is not error, warn, info or debug", where, v);
+        return ts_config__error(st, "%s: '%s' is not error, warn, info or debug", where, v);
     *FIELD(st->cfg, o, int) = level;
     return TS_OK;
 }
@@ -299,7 +284,7 @@ static int parse_ip_opt(cfg_parse_t *st, const ts_config_option_t *o, const char
     int family;
 
     if (ts_ip_parse(v, strlen(v), &family, addr) != TS_OK)
-        return cfg_error(st, "%s: '%s' is not an IP address", where, v);
+        return ts_config__error(st, "%s: '%s' is not an IP address", where, v);
     return parse_string_opt(st, o, v, where);
 }
 
@@ -313,15 +298,15 @@ static int parse_user_opt(cfg_parse_t *st, const ts_config_option_t *o, const ch
     size_t nlen;
 
     if (colon == NULL)
-        return cfg_error(st, "%s needs NAME:PASS (no ':' found)", where);
+        return ts_config__error(st, "%s needs NAME:PASS (no ':' found)", where);
     nlen = (size_t)(colon - v);
     if (nlen == 0)
-        return cfg_error(st, "%s: the name before ':' is empty", where);
+        return ts_config__error(st, "%s: the name before ':' is empty", where);
     if (colon[1] == '\0')
-        return cfg_error(st, "%s: the password of '%.*s' is empty", where, (int)nlen, v);
+        return ts_config__error(st, "%s: the password of '%.*s' is empty", where, (int)nlen, v);
     for (size_t i = 0; i < *n; i++) {
         if (strlen((*users)[i].name) == nlen && memcmp((*users)[i].name, v, nlen) == 0)
-            return cfg_error(st, "%s: user '%.*s' is given twice", where, (int)nlen, v);
+            return ts_config__error(st, "%s: user '%.*s' is given twice", where, (int)nlen, v);
     }
     *users = ts_realloc(*users, (*n + 1) * sizeof(**users));
     (*users)[*n].name = ts_strndup(v, nlen);
@@ -339,7 +324,7 @@ static int parse_range_opt(cfg_parse_t *st, const ts_config_option_t *o, const c
     const char *why;
 
     if (ts_ip_range_parse(v, &r, &why) != TS_OK)
-        return cfg_error(st, "%s: '%s' is not an address range (%s)", where, v, why);
+        return ts_config__error(st, "%s: '%s' is not an address range (%s)", where, v, why);
     *ranges = ts_realloc(*ranges, (*n + 1) * sizeof(**ranges));
     (*ranges)[(*n)++] = r;
     return TS_OK;
@@ -354,7 +339,7 @@ static int parse_origin_opt(cfg_parse_t *st, const ts_config_option_t *o, const 
     const char *why;
 
     if (ts_origin_parse(v, &origin, &why) != TS_OK)
-        return cfg_error(st, "%s: '%s' is not an origin (%s)", where, v, why);
+        return ts_config__error(st, "%s: '%s' is not an origin (%s)", where, v, why);
     *origins = ts_realloc(*origins, (*n + 1) * sizeof(**origins));
     (*origins)[(*n)++] = origin;
     return TS_OK;
@@ -374,7 +359,7 @@ static const opt_parse_fn opt_parsers[] = {
     [TS_OPT_ACTION] = NULL,
 };
 
-static void option_free(ts_config_t *cfg, const ts_config_option_t *o)
+void ts_config__option_free(ts_config_t *cfg, const ts_config_option_t *o)
 {
     switch (o->kind) {
     case TS_OPT_STRING:
@@ -430,13 +415,13 @@ static int option_set(cfg_parse_t *st, const ts_config_option_t *o, const char *
     int rc;
 
     if (v == NULL && o->kind != TS_OPT_FLAG)
-        rc = cfg_error(st, "%s needs a value", where);
+        rc = ts_config__error(st, "%s needs a value", where);
     else if (v != NULL && *v == '\0')
-        rc = cfg_error(st, "%s needs a value", where);
+        rc = ts_config__error(st, "%s needs a value", where);
     else {
         /* A repeatable option's list from a higher source replaces the lower one's. */
         if (option_is_list(o) && st->list_src[idx] < st->src) {
-            option_free(st->cfg, o);
+            ts_config__option_free(st->cfg, o);
             st->list_src[idx] = (unsigned char)st->src;
         }
         rc = opt_parsers[o->kind](st, o, v, where);
@@ -515,18 +500,18 @@ static void parse_line(cfg_parse_t *st, char *line, const char *file, unsigned l
     key = trim(key);
     o = option_find(key, strlen(key));
     if (o == NULL) {
-        cfg_error(st, "%s:%u: unknown option '%s'", file, lineno, key);
+        ts_config__error(st, "%s:%u: unknown option '%s'", file, lineno, key);
         return;
     }
     if (o->flags & TS_OPT_CMDLINE) {
-        cfg_error(st, "%s:%u: '%s' works only on the command line", file, lineno, key);
+        ts_config__error(st, "%s:%u: '%s' works only on the command line", file, lineno, key);
         return;
     }
     if (why != NULL) {
-        cfg_error(st, "%s:%u: %s: %s", file, lineno, key, why);
+        ts_config__error(st, "%s:%u: %s: %s", file, lineno, key, why);
         return;
     }
-    where = cfg_sprintf("%s:%u: %s", file, lineno, key);
+    where = ts_config__sprintf("%s:%u: %s", file, lineno, key);
     option_set(st, o, value, where);
     free(where);
 }
@@ -549,11 +534,11 @@ static void parse_text(cfg_parse_t *st, const char *text, size_t len, const char
         if (n > 0 && start[n - 1] == '\r')
             n--;
         if (n > CFG_LINE_MAX) {
-            cfg_error(st, "%s:%u: line longer than %d bytes", file, lineno, CFG_LINE_MAX);
+            ts_config__error(st, "%s:%u: line longer than %d bytes", file, lineno, CFG_LINE_MAX);
             continue;
         }
         if (memchr(start, '\0', n) != NULL) {
-            cfg_error(st, "%s:%u: NUL byte in line", file, lineno);
+            ts_config__error(st, "%s:%u: NUL byte in line", file, lineno);
             continue;
         }
         memcpy(line, start, n);
@@ -585,11 +570,11 @@ static void read_config_file(cfg_parse_t *st, const char *path)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
 
     if (fd < 0) {
-        cfg_error(st, "--config %s: %s", path, strerror(errno));
+        ts_config__error(st, "--config %s: %s", path, strerror(errno));
         return;
     }
     if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        cfg_error(st, "--config %s: %s", path, strerror(EISDIR));
+        ts_config__error(st, "--config %s: %s", path, strerror(EISDIR));
         close(fd);
         return;
     }
@@ -600,7 +585,7 @@ static void read_config_file(cfg_parse_t *st, const char *path)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            cfg_error(st, "--config %s: %s", path, strerror(errno));
+            ts_config__error(st, "--config %s: %s", path, strerror(errno));
             goto out;
         }
         if (n == 0)
@@ -608,7 +593,7 @@ static void read_config_file(cfg_parse_t *st, const char *path)
         len += (size_t)n;
     }
     if (len > CFG_FILE_MAX)
-        cfg_error(st, "--config %s: larger than %d bytes", path, CFG_FILE_MAX);
+        ts_config__error(st, "--config %s: larger than %d bytes", path, CFG_FILE_MAX);
     else
         parse_text(st, buf, len, path);
 out:
@@ -686,215 +671,28 @@ static void argv_apply(cfg_parse_t *st, int argc, char **argv)
         argv_next(argc, argv, &i, &t);
         if (!t.is_option) {
             if (t.arg[0] == '-' && t.arg[1] != '\0')
-                cfg_error(st, "unknown option %s", t.arg);
+                ts_config__error(st, "unknown option %s", t.arg);
             else
-                cfg_error(st, "unexpected argument '%s'", t.arg);
+                ts_config__error(st, "unexpected argument '%s'", t.arg);
             continue;
         }
         if (t.o == NULL) {
-            cfg_error(st, "unknown option --%.*s", (int)t.namelen, t.arg + 2);
+            ts_config__error(st, "unknown option --%.*s", (int)t.namelen, t.arg + 2);
             continue;
         }
         snprintf(where, sizeof(where), "--%s", t.o->name);
         if (t.o->kind == TS_OPT_ACTION) {
             if (t.value != NULL)
-                cfg_error(st, "%s takes no value", where);
+                ts_config__error(st, "%s takes no value", where);
         } else if (t.missing) {
-            cfg_error(st, "%s needs a value", where);
+            ts_config__error(st, "%s needs a value", where);
         } else if (t.o->flags & TS_OPT_CMDLINE) {
             if (t.value == NULL || *t.value == '\0')
-                cfg_error(st, "%s needs a value", where);
+                ts_config__error(st, "%s needs a value", where);
         } else {
             option_set(st, t.o, t.value, where);
         }
     }
-}
-
-/* ---- computed defaults and checks across options ------------------------ */
-
-static int is_dir(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
-}
-
-static void web_root_set(cfg_parse_t *st, const char *path)
-{
-    char *real = realpath(path, NULL);
-
-    if (real == NULL) {
-        cfg_error(st, "--web-root %s: %s", path, strerror(errno));
-        return;
-    }
-    if (!is_dir(real)) {
-        cfg_error(st, "--web-root %s: %s", path, strerror(ENOTDIR));
-        free(real);
-        return;
-    }
-    free(st->cfg->web_root);
-    st->cfg->web_root = real;
-}
-
-/* <exe dir>/../web (the build tree), <exe dir>/../share/tsunagi/web (installed), ./web. */
-static void web_root_default(cfg_parse_t *st)
-{
-    char exe[PATH_MAX];
-    char *cand;
-    char *slash;
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-
-    if (n > 0) {
-        exe[n] = '\0';
-        slash = strrchr(exe, '/');
-        if (slash != NULL)
-            *slash = '\0';
-        static const char *const rel[] = {"/../web", "/../share/tsunagi/web"};
-        for (size_t i = 0; i < TS_ARRAY_SIZE(rel); i++) {
-            cand = cfg_sprintf("%s%s", exe, rel[i]);
-            if (is_dir(cand)) {
-                web_root_set(st, cand);
-                free(cand);
-                return;
-            }
-            free(cand);
-        }
-    }
-    if (is_dir("web")) {
-        web_root_set(st, "web");
-        return;
-    }
-    cfg_error(st, "no web folder found (looked next to the binary and in ./web); "
-                  "give --web-root DIR");
-}
-
-static void check_readable_file(cfg_parse_t *st, const char *opt, const char *path)
-{
-    struct stat sb;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-    if (fd < 0) {
-        cfg_error(st, "--%s %s: %s", opt, path, strerror(errno));
-        return;
-    }
-    if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode))
-        cfg_error(st, "--%s %s: %s", opt, path, strerror(EISDIR));
-    close(fd);
-}
-
-static void secret_default(cfg_parse_t *st, const ts_config_t *old)
-{
-    static const char hex[] = "0123456789abcdef";
-    unsigned char raw[CFG_SECRET_LEN];
-    ts_config_t *cfg = st->cfg;
-
-    if (cfg->static_auth_secret != NULL || st->bad[option_index("static-auth-secret")])
-        return;
-    /* Credentials handed out before a reload must stay valid after it. */
-    if (old != NULL && old->static_auth_secret_generated && old->static_auth_secret != NULL) {
-        cfg->static_auth_secret = ts_strdup(old->static_auth_secret);
-        cfg->static_auth_secret_generated = 1;
-        return;
-    }
-    if (RAND_bytes(raw, sizeof(raw)) != 1) {
-        cfg_error(st, "could not generate --static-auth-secret (OpenSSL RAND_bytes failed)");
-        return;
-    }
-    cfg->static_auth_secret = ts_malloc(2 * sizeof(raw) + 1);
-    for (size_t i = 0; i < sizeof(raw); i++) {
-        cfg->static_auth_secret[2 * i] = hex[raw[i] >> 4];
-        cfg->static_auth_secret[2 * i + 1] = hex[raw[i] & 15];
-    }
-    cfg->static_auth_secret[2 * sizeof(raw)] = '\0';
-    cfg->static_auth_secret_generated = 1;
-}
-
-static void defaults_compute(cfg_parse_t *st, const ts_config_t *old)
-{
-    ts_config_t *cfg = st->cfg;
-    char host[256];
-
-    if (cfg->threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        cfg->threads = n < 1 ? 1 : n > 256 ? 256 : (int)n;
-    }
-    if (cfg->realm == NULL && !st->bad[option_index("realm")]) {
-        if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0')
-            snprintf(host, sizeof(host), "tsunagi");
-        host[sizeof(host) - 1] = '\0';
-        if (strlen(host) > 127)
-            host[127] = '\0';
-        cfg->realm = ts_strdup(host);
-    }
-    if (cfg->web_root != NULL)
-        web_root_set(st, cfg->web_root);
-    else if (!st->bad[option_index("web-root")])
-        web_root_default(st);
-    secret_default(st, old);
-}
-
-static int endpoint_port(const ts_endpoint_t *ep)
-{
-    const struct sockaddr_in *sin = (const struct sockaddr_in *)&ep->sa;
-    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ep->sa;
-    return ntohs(ep->sa.ss_family == AF_INET ? sin->sin_port : sin6->sin6_port);
-}
-
-static int endpoint_wildcard(const ts_endpoint_t *ep)
-{
-    static const uint8_t zero[16];
-    const struct sockaddr_in *sin = (const struct sockaddr_in *)&ep->sa;
-    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ep->sa;
-
-    if (ep->sa.ss_family == AF_INET)
-        return sin->sin_addr.s_addr == 0;
-    return memcmp(&sin6->sin6_addr, zero, 16) == 0;
-}
-
-/*
- * Every listener takes a TCP port. With SO_REUSEPORT a second bind to the
- * same port succeeds, and the kernel would then spread HTTP clients over the
- * TURN sockets: refuse it here, where the mistake is still a config line.
- */
-static void check_listener_ports(cfg_parse_t *st)
-{
-    static const char *const names[] = {"http", "https", "turn", "turns"};
-    const ts_endpoint_t *ep[TS_ARRAY_SIZE(names)];
-
-    for (size_t i = 0; i < TS_ARRAY_SIZE(names); i++)
-        ep[i] = CFIELD(st->cfg, &options[option_index(names[i])], ts_endpoint_t);
-    for (size_t i = 0; i < TS_ARRAY_SIZE(names); i++) {
-        for (size_t j = i + 1; j < TS_ARRAY_SIZE(names); j++) {
-            const ts_endpoint_t *a = ep[i], *b = ep[j];
-            if (!a->set || !b->set || a->sa.ss_family != b->sa.ss_family)
-                continue;
-            if (endpoint_port(a) == 0 || endpoint_port(a) != endpoint_port(b))
-                continue;
-            if (endpoint_wildcard(a) || endpoint_wildcard(b) || memcmp(&a->sa, &b->sa, a->len) == 0)
-                cfg_error(st, "--%s and --%s both use port %d", names[i], names[j],
-                          endpoint_port(a));
-        }
-    }
-}
-
-static void checks_across(cfg_parse_t *st)
-{
-    ts_config_t *cfg = st->cfg;
-    int cert_bad = st->bad[option_index("cert")], pkey_bad = st->bad[option_index("pkey")];
-    static const char *const tls[] = {"https", "turns"};
-
-    if (cfg->cert != NULL)
-        check_readable_file(st, "cert", cfg->cert);
-    if (cfg->pkey != NULL)
-        check_readable_file(st, "pkey", cfg->pkey);
-    for (size_t i = 0; i < TS_ARRAY_SIZE(tls); i++) {
-        const ts_endpoint_t *ep = CFIELD(cfg, &options[option_index(tls[i])], ts_endpoint_t);
-        if (ep->set && ((cfg->cert == NULL && !cert_bad) || (cfg->pkey == NULL && !pkey_bad)))
-            cfg_error(st, "--%s needs --cert and --pkey", tls[i]);
-    }
-    if (!st->bad[option_index("min-port")] && !st->bad[option_index("max-port")] &&
-        cfg->min_port > cfg->max_port)
-        cfg_error(st, "--min-port %u is above --max-port %u", cfg->min_port, cfg->max_port);
-    check_listener_ports(st);
 }
 
 /* ---- load, reload, free, usage ------------------------------------------ */
@@ -905,8 +703,8 @@ static void version_print(FILE *out)
 }
 
 /* defaults < file < command line; old: the running configuration on reload. */
-static int config_build(ts_config_t *cfg, int argc, char **argv, FILE *out, FILE *err,
-                        const ts_config_t *old)
+int ts_config__build(ts_config_t *cfg, int argc, char **argv, FILE *out, FILE *err,
+                     const ts_config_t *old)
 {
     cfg_parse_t st;
     argv_scan_t scan;
@@ -936,8 +734,8 @@ static int config_build(ts_config_t *cfg, int argc, char **argv, FILE *out, FILE
     }
     st.src = SRC_CMDLINE;
     argv_apply(&st, argc, argv);
-    defaults_compute(&st, old);
-    checks_across(&st);
+    ts_config__defaults(&st, old);
+    ts_config__checks(&st);
     if (st.nerr != 0) {
         ts_config_free(cfg);
         return TS_ERR_CONFIG;
@@ -947,112 +745,7 @@ static int config_build(ts_config_t *cfg, int argc, char **argv, FILE *out, FILE
 
 int ts_config_load(ts_config_t *cfg, int argc, char **argv, FILE *out, FILE *err)
 {
-    return config_build(cfg, argc, argv, out, err, NULL);
-}
-
-/*
- * Compared as configured, not as in use: once open, a listener given port 0
- * holds the port the kernel chose (the server writes it back into sa).
- */
-static int endpoint_equal(const ts_endpoint_t *x, const ts_endpoint_t *y)
-{
-    ts_endpoint_t px, py;
-
-    if (!x->set || !y->set)
-        return x->set == y->set;
-    if (ts_endpoint_parse(x->text, &px, NULL) != TS_OK ||
-        ts_endpoint_parse(y->text, &py, NULL) != TS_OK)
-        return 0;
-    return px.len == py.len && memcmp(&px.sa, &py.sa, px.len) == 0;
-}
-
-static int option_equal(const ts_config_t *a, const ts_config_t *b, const ts_config_option_t *o)
-{
-    switch (o->kind) {
-    case TS_OPT_ENDPOINT:
-        return endpoint_equal(CFIELD(a, o, ts_endpoint_t), CFIELD(b, o, ts_endpoint_t));
-    case TS_OPT_STRING:
-    case TS_OPT_PATH:
-    case TS_OPT_IP: {
-        const char *x = *CFIELD(a, o, char *), *y = *CFIELD(b, o, char *);
-        return x == y || (x != NULL && y != NULL && strcmp(x, y) == 0);
-    }
-    case TS_OPT_UINT:
-    case TS_OPT_FLAG:
-    case TS_OPT_LOG_LEVEL:
-        return *CFIELD(a, o, unsigned) == *CFIELD(b, o, unsigned);
-    default:
-        return 1;
-    }
-}
-
-static void option_copy(ts_config_t *dst, const ts_config_t *src, const ts_config_option_t *o)
-{
-    switch (o->kind) {
-    case TS_OPT_ENDPOINT:
-        *FIELD(dst, o, ts_endpoint_t) = *CFIELD(src, o, ts_endpoint_t);
-        break;
-    case TS_OPT_STRING:
-    case TS_OPT_PATH:
-    case TS_OPT_IP: {
-        const char *s = *CFIELD(src, o, char *);
-        option_free(dst, o);
-        *FIELD(dst, o, char *) = s != NULL ? ts_strdup(s) : NULL;
-        break;
-    }
-    case TS_OPT_UINT:
-    case TS_OPT_FLAG:
-    case TS_OPT_LOG_LEVEL:
-        *FIELD(dst, o, unsigned) = *CFIELD(src, o, unsigned);
-        break;
-    default:
-        break;
-    }
-}
-
-static const char *option_format(const ts_config_t *cfg, const ts_config_option_t *o, char *buf,
-                                 size_t n)
-{
-    switch (o->kind) {
-    case TS_OPT_ENDPOINT: {
-        const ts_endpoint_t *ep = CFIELD(cfg, o, ts_endpoint_t);
-        return ep->set ? ep->text : "off";
-    }
-    case TS_OPT_STRING:
-    case TS_OPT_PATH:
-    case TS_OPT_IP: {
-        const char *s = *CFIELD(cfg, o, char *);
-        return s != NULL ? s : "none";
-    }
-    case TS_OPT_FLAG:
-        return *CFIELD(cfg, o, int) ? "true" : "false";
-    case TS_OPT_LOG_LEVEL:
-        return ts_log_level_name(*CFIELD(cfg, o, int));
-    default:
-        snprintf(buf, n, "%u", *CFIELD(cfg, o, unsigned));
-        return buf;
-    }
-}
-
-int ts_config_reload(const ts_config_t *old, ts_config_t *fresh, int argc, char **argv, FILE *err)
-{
-    char buf[32];
-
-    if (config_build(fresh, argc, argv, NULL, err, old) != TS_CONFIG_RUN) {
-        ts_config_free(fresh);
-        return TS_ERR_CONFIG;
-    }
-    for (size_t i = 0; i < NOPT; i++) {
-        const ts_config_option_t *o = &options[i];
-        if (o->flags & (TS_OPT_RELOAD | TS_OPT_CMDLINE))
-            continue;
-        if (!option_equal(old, fresh, o) && err != NULL)
-            fprintf(err, "tsunagi: --%s cannot change at run time; keeping %s\n", o->name,
-                    option_format(old, o, buf, sizeof(buf)));
-        /* Even an equal value: the running one may hold what the kernel chose (port 0). */
-        option_copy(fresh, old, o);
-    }
-    return TS_OK;
+    return ts_config__build(cfg, argc, argv, out, err, NULL);
 }
 
 void ts_config_free(ts_config_t *cfg)
@@ -1060,38 +753,6 @@ void ts_config_free(ts_config_t *cfg)
     if (cfg == NULL)
         return;
     for (size_t i = 0; i < NOPT; i++)
-        option_free(cfg, &options[i]);
+        ts_config__option_free(cfg, &options[i]);
     memset(cfg, 0, sizeof(*cfg));
-}
-
-void ts_config_usage(FILE *out)
-{
-    char lhs[64];
-
-    fputs("Usage: tsunagi [OPTION]...\n"
-          "A self-hosted WebRTC server: HTTP and WebSocket signaling, STUN and TURN.\n"
-          "Every option also works in the --config file as a 'name = value' line.\n",
-          out);
-    for (size_t g = 0; g < TS_ARRAY_SIZE(group_names); g++) {
-        fprintf(out, "\n%s:\n", group_names[g]);
-        for (size_t i = 0; i < NOPT; i++) {
-            const ts_config_option_t *o = &options[i];
-            const char *def = o->def != NULL ? o->def : o->def_text;
-            if ((size_t)o->group != g)
-                continue;
-            snprintf(lhs, sizeof(lhs), "--%s%s%s", o->name, o->arg != NULL ? " " : "",
-                     o->arg != NULL ? o->arg : "");
-            fprintf(out, "  %-28s %s%s", lhs, (o->flags & TS_OPT_RELOAD) ? "* " : "", o->help);
-            if (def != NULL)
-                fprintf(out, " [default: %s]", def);
-            fputc('\n', out);
-        }
-    }
-    fputs("\nRANGE is IP, IP1-IP2 or IP/prefix (IPv4 or IPv6). ADDR:PORT takes [IPv6]:PORT;\n"
-          ":PORT or PORT alone listen on 0.0.0.0. ORIGIN is scheme://host[:port] (http or\n"
-          "https, no path) or null. A flag takes =false to turn it off: --ws-deflate=false.\n"
-          "A repeatable option given on the command line replaces the file's list.\n"
-          "* SIGHUP re-reads the --config file and applies a new value of these options;\n"
-          "the others keep their value until a restart.\n",
-          out);
 }

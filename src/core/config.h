@@ -132,6 +132,7 @@ enum ts_opt_group {
     TS_OPT_WEBSOCKET,
     TS_OPT_LIMITS,
     TS_OPT_LOGGING,
+    TS_OPT_NGROUPS,
 };
 
 #define TS_OPT_RELOAD  0x1u /* SIGHUP applies a new value */

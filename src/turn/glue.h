@@ -49,6 +49,17 @@ struct ts_turn_glue_s {
     ts_turn_relay_sock_t **relays; /* indexed by turn_relay_t; NULL: free */
     size_t nrelays;
     unsigned port_cursor;
+    /* Worked out once, not per packet: each UDP listener's own address,
+     * and the address relays are advertised at (per family; reset when
+     * SIGHUP installs a new configuration). */
+    struct {
+        int fd;
+        socklen_t len;
+        struct sockaddr_storage sa;
+    } listen_local[8];
+    unsigned nlisten_local;
+    struct sockaddr_storage advertised[2]; /* [0] IPv4, [1] IPv6 */
+    uint8_t advertised_ok[2];
     ts_turn_outq_t out;  /* answers to clients, per listener socket */
     ts_turn_outq_t rout; /* datagrams to peers, per relay socket */
     /* receive batch */

@@ -288,9 +288,14 @@ static turn_relay_t ts_turn_relay_open(void *ctx, int family, uint16_t port, uns
         return -1;
     }
 
-    memset(bound, 0, sizeof(*bound));
-    bound->ss_family = (sa_family_t)family;
-    ts_turn_advertised(cfg, family, bound);
+    if (!g->advertised_ok[family == AF_INET6]) {
+        struct sockaddr_storage *adv = &g->advertised[family == AF_INET6];
+        memset(adv, 0, sizeof(*adv));
+        adv->ss_family = (sa_family_t)family;
+        ts_turn_advertised(cfg, family, adv);
+        g->advertised_ok[family == AF_INET6] = 1;
+    }
+    *bound = g->advertised[family == AF_INET6];
     if (family == AF_INET) {
         ((struct sockaddr_in *)bound)->sin_port = htons(port);
         *bound_len = sizeof(struct sockaddr_in);
@@ -428,6 +433,7 @@ ts_turn_glue_t *ts_turn__glue(ts_worker_t *w)
 
     if (g->cfg != cfg) {
         g->cfg = cfg; /* SIGHUP installed a new configuration */
+        g->advertised_ok[0] = g->advertised_ok[1] = 0;
         turn_server_set_config(g->engine, cfg);
     }
     return g;
@@ -458,6 +464,28 @@ static int ts_turn_recv_batch(ts_turn_glue_t *g, int fd)
     return n;
 }
 
+/* The listener's own address, asked of the kernel once per socket. */
+static void ts_turn_listen_local(ts_turn_glue_t *g, int fd, turn_client_t *client)
+{
+    unsigned i;
+
+    for (i = 0; i < g->nlisten_local && g->listen_local[i].fd != fd; i++) {
+    }
+    if (i == g->nlisten_local) {
+        if (i == TS_ARRAY_SIZE(g->listen_local)) {
+            client->local_len = sizeof(client->local);
+            getsockname(fd, (struct sockaddr *)&client->local, &client->local_len);
+            return;
+        }
+        g->listen_local[i].fd = fd;
+        g->listen_local[i].len = sizeof(g->listen_local[i].sa);
+        getsockname(fd, (struct sockaddr *)&g->listen_local[i].sa, &g->listen_local[i].len);
+        g->nlisten_local++;
+    }
+    client->local = g->listen_local[i].sa;
+    client->local_len = g->listen_local[i].len;
+}
+
 void ts_turn_on_udp(ts_worker_t *w, int fd)
 {
     ts_turn_glue_t *g = ts_turn__glue(w);
@@ -466,8 +494,7 @@ void ts_turn_on_udp(ts_worker_t *w, int fd)
     memset(&client, 0, sizeof(client));
     client.transport = TURN_TRANSPORT_UDP;
     client.sock = fd;
-    client.local_len = sizeof(client.local);
-    getsockname(fd, (struct sockaddr *)&client.local, &client.local_len);
+    ts_turn_listen_local(g, fd, &client);
     for (int round = 0; round < TS_TURN_READS; round++) {
         int n = ts_turn_recv_batch(g, fd);
         if (n <= 0)

@@ -350,24 +350,10 @@ class EchoTest(EchoMixin, unittest.TestCase):
                 arun(go(compression), 80)
 
 
-class OriginTest(unittest.TestCase):
+class OriginTest(wsinterop.EchoTestCase):
     """--allowed-origin as a real client sees it."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.server = wsinterop.EchoServer("--allowed-origin", "http://good.example")
-        try:
-            cls.server.start()
-        except Exception:
-            cls.server.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.stop()
-        finally:
-            cls.server.cleanup()
+    server_args = ("--allowed-origin", "http://good.example")
 
     def test_allowed_origin_connects(self):
         async def go():
