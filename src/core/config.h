@@ -50,6 +50,16 @@ typedef struct ts_config_s {
 
     int echo;
     char *signaling_key; /* owned; NULL: none */
+    char *authn_webhook_url;      /* owned; NULL: none */
+    char *disconnect_webhook_url; /* owned; NULL: none */
+    unsigned webhook_timeout;         /* seconds a webhook has to answer */
+    unsigned signaling_ping_interval; /* seconds between Ayame pings */
+    unsigned signaling_ping_timeout;  /* seconds without a pong before closing */
+    char *peerjs_key;                 /* owned */
+    int peerjs_allow_discovery;
+    unsigned peerjs_concurrent_limit; /* PeerJS clients at once */
+    unsigned peerjs_expire_timeout;   /* seconds a message waits for its peer */
+    unsigned peerjs_alive_timeout;    /* seconds of silence before a client is dropped */
     int log_level;
 
     /* limits (seconds unless said otherwise) */

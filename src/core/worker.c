@@ -1,4 +1,5 @@
 #include "core/worker.h"
+#include "signaling/signaling.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -298,6 +299,8 @@ int ts_worker_init(ts_worker_t *w, ts_server_t *server, int index)
     }
     ts_timer_init(&w->tick, ts_worker_on_tick);
     ts_timer_init(&w->drain_deadline, ts_worker_on_drain_deadline);
+    ts_ayame_worker_init(w);
+    ts_peerjs_worker_init(w);
     clock_gettime(CLOCK_REALTIME, &now);
     ts_worker_update_date(w, &now);
     return TS_OK;

@@ -59,7 +59,7 @@ struct ts_worker_s {
     ts_timer_t drain_deadline;
     int draining;
     char http_date[32]; /* "Sun, 22 Nov 2026 00:45:04 GMT" */
-    ts_msg_handler_t handlers[8]; /* protocol messages: type - TS_MSG_USER */
+    ts_msg_handler_t handlers[16]; /* protocol messages: type - TS_MSG_USER */
     struct {
         void *ptr;
         void (*destroy)(void *ptr);

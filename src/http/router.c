@@ -5,6 +5,7 @@
 #include "core/server.h"
 #include "core/worker.h"
 #include "http/response.h"
+#include "signaling/signaling.h"
 #include "ws/ws.h"
 
 /* /echo exists only with --echo (conformance tests and benchmarks). */
@@ -22,6 +23,8 @@ static const ts_http_route_t ts_http_routes[] = {
     {"/metrics", 0, ts_http_metrics},
     {"/echo", 0, ts_http_echo},
     {"/api/ice-servers", 0, ts_http_ice_servers},
+    {"/signaling", 0, ts_http_ayame},
+    {"/peerjs", 1, ts_http_peerjs},
 };
 
 static int ts_route_match(const ts_http_route_t *r, http_str_t path)

@@ -1,0 +1,14 @@
+/* peerjs.c — placeholder while the PeerJS server protocol is being written. */
+#include "signaling/signaling.h"
+
+#include "http/router.h"
+
+void ts_peerjs_worker_init(ts_worker_t *w)
+{
+    (void)w;
+}
+
+void ts_http_peerjs(ts_http_ctx_t *ctx)
+{
+    ts_http_static(ctx);
+}
