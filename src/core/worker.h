@@ -63,12 +63,13 @@ struct ts_worker_s {
     struct {
         void *ptr;
         void (*destroy)(void *ptr);
-    } locals[4]; /* per-worker state of protocols; see ts_worker_local() */
+    } locals[8]; /* per-worker state of protocols; see ts_worker_local() */
 };
 
 /* Per-worker state a protocol keeps (e.g. a shared compressor), created on
  * first use and destroyed with the worker. */
-enum { TS_LOCAL_WS_DEFLATE = 0, TS_LOCAL_TURN = 1 };
+enum { TS_LOCAL_WS_DEFLATE = 0, TS_LOCAL_TURN = 1, TS_LOCAL_DTLS = 2, TS_LOCAL_PEERJS = 3,
+       TS_LOCAL_WEBHOOK = 4, TS_LOCAL_AYAME = 5 };
 void *ts_worker_local(ts_worker_t *w, int slot, void *(*create)(void), void (*destroy)(void *));
 
 /* Set up a worker on the calling thread's stack of objects (no thread yet). */

@@ -29,6 +29,7 @@ enum { TS_WS_S_HEADER = 0, TS_WS_S_PAYLOAD, TS_WS_S_CLOSED };
 #define TS_WS_F_CLOSE_SENT 0x01 /* our Close is queued */
 #define TS_WS_F_CLOSE_RECV 0x02 /* the peer's Close arrived */
 #define TS_WS_F_PING_SENT  0x04 /* a keepalive Ping waits for any answer */
+#define TS_WS_F_FAILING    0x08 /* in ts_ws_fail: the endpoint's on_fail runs once */
 
 #define TS_WS_MAX_FRAGMENTS  1024 /* per message, unless the endpoint says otherwise */
 #define TS_WS_CLOSE_WAIT_MS  5000 /* for the peer's Close after ours */
@@ -87,6 +88,10 @@ static void ts_ws_send_close(ts_ws_t *ws, unsigned code, const char *reason)
 static void ts_ws_fail(ts_ws_t *ws, unsigned code, const char *why)
 {
     ts_ws_log(ws, why, code);
+    if (ws->endpoint->on_fail != NULL && !(ws->flags & (TS_WS_F_CLOSE_SENT | TS_WS_F_FAILING))) {
+        ws->flags |= TS_WS_F_FAILING;
+        ws->endpoint->on_fail(ws, code, why);
+    }
     ts_ws_send_close(ws, code, why);
     if (ws->close_code == 0)
         ws->close_code = (uint16_t)code;

@@ -35,6 +35,9 @@ typedef struct {
     void (*on_message)(ts_ws_t *ws, int opcode, const uint8_t *data, size_t len);
     /* The connection is going away (code: what was received or sent). */
     void (*on_close)(ts_ws_t *ws, unsigned code);
+    /* The connection is being failed (a limit, a protocol error): a last
+     * word in the endpoint's own protocol before the Close. NULL: none. */
+    void (*on_fail)(ts_ws_t *ws, unsigned code, const char *why);
 } ts_ws_endpoint_t;
 
 /* Per-connection WebSocket state; hangs off conn->proto, owned by ws.c. */
