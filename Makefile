@@ -1,7 +1,8 @@
 # tsunagi — the user-facing commands. CMake does the building.
 #   make          build build/tsunagi (optimised)
 #   make run      install what is missing, build, start the server (ARGS="--http 0.0.0.0:8080 ...")
-#   make test     install what is missing, build with ASan+UBSan, run every test (ctest)
+#   make test     install what is missing, build with ASan+UBSan, run every test (ctest),
+#                 each fuzz target included for FUZZ_TEST_SECONDS seconds (default 10)
 #   make bench    run the benchmarks side by side with their peers, write bench/results/
 #   make fuzz     run every fuzz target for FUZZ_SECONDS seconds each (default 60)
 
@@ -10,6 +11,7 @@ ASAN_BUILD  ?= build-asan
 FUZZ_BUILD  ?= build-fuzz
 JOBS        ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
+FUZZ_TEST_SECONDS ?= 10
 ARGS        ?=
 CTEST_ARGS  ?=
 
@@ -31,7 +33,10 @@ run: deps build
 
 test:
 	@scripts/deps.sh test
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTS_SANITIZE=ON -DTS_TESTS=ON
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTS_FUZZ=ON -DTS_TESTS=OFF
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTS_SANITIZE=ON -DTS_TESTS=ON \
+	    -DTS_FUZZ_BIN_DIR=$(abspath $(FUZZ_BUILD))/fuzz -DTS_FUZZ_SECONDS=$(FUZZ_TEST_SECONDS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 

@@ -1,15 +1,15 @@
 #!/bin/sh
 # Install what tsunagi needs on Debian 12, and nothing when it is all there.
 #   scripts/deps.sh build   compiler, CMake, libraries (make, make run)
-#   scripts/deps.sh test    + cmocka, sanitizer runtime, test peers (make test)
+#   scripts/deps.sh test    + cmocka, sanitizer runtime, test peers, clang and libFuzzer (make test)
 #   scripts/deps.sh fuzz    + clang and libFuzzer (make fuzz)
-#   scripts/deps.sh bench   + wrk, nginx, gnuplot, libwebsockets, coturn (make bench)
+#   scripts/deps.sh bench   + wrk, nginx, gnuplot, libwebsockets, coturn, Node peers (make bench)
 set -eu
 profile=${1:-build}
 cd "$(dirname "$0")/.."
 
 build_pkgs="build-essential cmake pkg-config libssl-dev zlib1g-dev libjansson-dev libcurl4-openssl-dev"
-test_pkgs="$build_pkgs libcmocka-dev curl python3 procps iproute2 openssl chromium python3-websockets coturn python3-aioice"
+test_pkgs="$build_pkgs libcmocka-dev curl python3 procps iproute2 openssl chromium python3-websockets coturn python3-aioice clang libclang-rt-14-dev"
 fuzz_pkgs="$build_pkgs clang libclang-rt-14-dev"
 bench_pkgs="$build_pkgs wrk nginx-light gnuplot-nox python3 procps libwebsockets-dev coturn"
 
@@ -31,7 +31,7 @@ done
 
 # Node.js may come from elsewhere than Debian (with its own npm): ask for the
 # commands, not the packages.
-if [ "$profile" = test ] && ! command -v npm >/dev/null 2>&1; then
+if { [ "$profile" = test ] || [ "$profile" = bench ]; } && ! command -v npm >/dev/null 2>&1; then
     missing="$missing nodejs npm"
 fi
 
@@ -50,8 +50,9 @@ if [ -n "$missing" ]; then
     $sudo apt-get install -y -q --no-install-recommends $missing
 fi
 
-# npm packages for browser and interop tests live in a git-ignored folder.
-if [ "$profile" = test ] && [ -f tests/package.json ]; then
+# npm packages for browser and interop tests (and the benchmarks' Node peers:
+# ws, peer) live in a git-ignored folder.
+if { [ "$profile" = test ] || [ "$profile" = bench ]; } && [ -f tests/package.json ]; then
     if [ ! -d tests/node_modules ] || [ tests/package.json -nt tests/node_modules/.stamp ]; then
         echo "deps.sh: npm install in tests/"
         (cd tests && npm install --no-audit --no-fund --loglevel=error && touch node_modules/.stamp)

@@ -21,11 +21,13 @@
 #include "core/server.h"
 #include "http/server.h"
 #include "tls/tls.h"
+#include "turn/dtls.h"
 #include "turn/net.h"
 
-static void ts_raise_nofile(void)
+static void ts_raise_nofile(const ts_config_t *cfg)
 {
     struct rlimit rl;
+    unsigned long long reserve = 64 + 8 * (unsigned long long)cfg->threads;
 
     /* Every connection is a descriptor: take all the kernel allows. */
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -33,8 +35,17 @@ static void ts_raise_nofile(void)
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
             ts_log_warn("cannot raise the open file limit: %s", strerror(errno));
     }
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-        ts_log_info("open file limit: %llu", (unsigned long long)rl.rlim_cur);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    ts_log_info("open file limit: %llu", (unsigned long long)rl.rlim_cur);
+    /* Listeners, epoll, eventfds and TURN relay sockets need descriptors
+     * too; past the limit accept() fails with EMFILE and pauses, so say so
+     * now rather than let --max-connections promise what cannot be had. */
+    if (cfg->max_connections != 0 && cfg->max_connections + reserve > rl.rlim_cur)
+        ts_log_warn("open file limit %llu is too low for --max-connections %u: accepting "
+                    "will pause at about %llu connections (raise LimitNOFILE / ulimit -n)",
+                    (unsigned long long)rl.rlim_cur, cfg->max_connections,
+                    rl.rlim_cur > reserve ? (unsigned long long)rl.rlim_cur - reserve : 0ULL);
 }
 
 static void ts_reload(ts_server_t *server, int argc, char **argv)
@@ -103,9 +114,9 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    ts_raise_nofile();
+    ts_raise_nofile(cfg);
 
-    ts_listener_spec_t specs[5];
+    ts_listener_spec_t specs[6];
     size_t nspecs = 0;
     ts_tls_ctx_t *tls_ctx = NULL;
 
@@ -136,8 +147,8 @@ int main(int argc, char **argv)
             .name = "turn", .endpoint = &cfg->turn, .type = SOCK_STREAM, .ops = &ts_turn_stream_ops};
     }
     if (cfg->turns.set) {
+        char err[512];
         if (tls_ctx == NULL) {
-            char err[512];
             tls_ctx = ts_tls_ctx_new(cfg->cert, cfg->pkey, err, sizeof(err));
             if (tls_ctx == NULL) {
                 fprintf(stderr, "tsunagi: %s\n", err);
@@ -146,6 +157,18 @@ int main(int argc, char **argv)
                 return 1;
             }
         }
+        if (ts_turn_dtls_init(cfg->cert, cfg->pkey, err, sizeof(err)) != TS_OK) {
+            fprintf(stderr, "tsunagi: %s\n", err);
+            ts_tls_ctx_free(tls_ctx);
+            ts_config_free(cfg);
+            free(cfg);
+            return 1;
+        }
+        /* DTLS on the UDP side of the same port, which goes first (as --turn's). */
+        specs[nspecs++] = (ts_listener_spec_t){.name = "turns",
+                                               .endpoint = &cfg->turns,
+                                               .type = SOCK_DGRAM,
+                                               .dgram = ts_turn_dtls_on_udp};
         specs[nspecs++] = (ts_listener_spec_t){.name = "turns",
                                                .endpoint = &cfg->turns,
                                                .type = SOCK_STREAM,
@@ -153,6 +176,7 @@ int main(int argc, char **argv)
                                                .tls_ctx = tls_ctx};
     }
     if (ts_server_init(&server, cfg, specs, nspecs) != TS_OK) {
+        ts_turn_dtls_shutdown();
         ts_tls_ctx_free(tls_ctx);
         ts_config_free(cfg);
         free(cfg);
@@ -178,6 +202,7 @@ int main(int argc, char **argv)
     cfg = server.config;
     ts_server_free(&server);
     ts_turn_shutdown();
+    ts_turn_dtls_shutdown();
     ts_tls_ctx_free(tls_ctx);
     ts_config_free(cfg);
     free(cfg);

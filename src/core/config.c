@@ -92,6 +92,8 @@ static const ts_config_option_t options[] = {
      TS_OPT_UINT, TS_OPT_TURN, TS_OPT_RELOAD, F(max_bps), 0, 0, UINT_MAX},
     {"credential-ttl", "SECONDS", "lifetime of the TURN credentials handed out", "86400",
      NULL, TS_OPT_UINT, TS_OPT_TURN, TS_OPT_RELOAD, F(credential_ttl), 0, 60, 31536000},
+    {"stale-nonce", "SECONDS", "lifetime of a TURN nonce (then 438), 0: unlimited", "600", NULL,
+     TS_OPT_UINT, TS_OPT_TURN, TS_OPT_RELOAD, F(stale_nonce), 0, 0, 31536000},
 
     {"echo", NULL, "enable the /echo WebSocket endpoint", NULL, "off",
      TS_OPT_FLAG, TS_OPT_SIGNALING, 0, F(echo), 0, 0, 0},
@@ -134,6 +136,9 @@ static const ts_config_option_t options[] = {
      TS_OPT_UINT, TS_OPT_LIMITS, 0, F(threads), 0, 1, 256},
     {"max-connections", "N", "open TCP connections at most, 0: unlimited", "0", NULL,
      TS_OPT_UINT, TS_OPT_LIMITS, TS_OPT_RELOAD, F(max_connections), 0, 0, UINT_MAX},
+    {"max-connections-per-ip", "N",
+     "open TCP connections per IPv4 address or IPv6 /64, 0: unlimited", "0", NULL,
+     TS_OPT_UINT, TS_OPT_LIMITS, TS_OPT_RELOAD, F(max_connections_per_ip), 0, 0, UINT_MAX},
     {"keepalive-timeout", "SECONDS", "close an idle HTTP connection after this", "60", NULL,
      TS_OPT_UINT, TS_OPT_LIMITS, TS_OPT_RELOAD, F(keepalive_timeout), 0, 1, 3600},
     {"request-timeout", "SECONDS", "time allowed to receive a request head", "10", NULL,

@@ -63,7 +63,8 @@ typedef struct ts_config_s {
     int log_level;
 
     /* limits (seconds unless said otherwise) */
-    unsigned max_connections; /* 0: unlimited */
+    unsigned max_connections;        /* 0: unlimited */
+    unsigned max_connections_per_ip; /* per IPv4 address or IPv6 /64; 0: unlimited */
     unsigned keepalive_timeout;
     unsigned request_timeout;
     unsigned drain_timeout;
@@ -81,6 +82,7 @@ typedef struct ts_config_s {
     unsigned total_quota;    /* allocations in all; 0: unlimited */
     unsigned max_bps;        /* bytes per second per allocation; 0: unlimited */
     unsigned credential_ttl; /* seconds the REST credentials handed out stay valid */
+    unsigned stale_nonce;    /* seconds a TURN nonce is good for; 0: unlimited */
 } ts_config_t;
 
 /* What ts_config_load() asks the caller to do. */

@@ -53,6 +53,7 @@ typedef struct {
 #define TS_CONN_IN_READ      0x40 /* inside on_read: output is flushed after it */
 #define TS_CONN_TLS_WANT_W   0x80 /* TLS: a read or handshake waits for writability */
 #define TS_CONN_READ_AGAIN   0x100 /* TLS: decrypted bytes still pending: read again */
+#define TS_CONN_PER_IP       0x200 /* counted for --max-connections-per-ip; released on free */
 
 /* Output backlog past which a connection stops reading its input. */
 #define TS_CONN_OUT_HIGH (256 * 1024)

@@ -20,7 +20,8 @@ typedef struct {
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint64_t accept_errors;
-    uint64_t conn_refused; /* over --max-connections */
+    uint64_t conn_refused;        /* over --max-connections */
+    uint64_t conn_refused_per_ip; /* over --max-connections-per-ip */
 } ts_metrics_t;
 
 /* Single-writer increments: the owning worker only. */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/common.h"
+#include "core/iplimit.h"
 #include "core/log.h"
 #include "core/net.h"
 
@@ -88,6 +89,7 @@ int ts_server_init(ts_server_t *s, ts_config_t *cfg, const ts_listener_spec_t *s
             else
                 ts_worker_add_listener(&s->workers[i], fds[l][i], specs[l].ops, specs[l].tls_ctx);
     }
+    s->per_ip = ts_iplimit_new();
     return TS_OK;
 
 fail:
@@ -165,8 +167,10 @@ void ts_server_free(ts_server_t *s)
         free(s->retired[i]);
     }
     free(s->retired);
+    ts_iplimit_free(s->per_ip);
     s->workers = NULL;
     s->retired = NULL;
+    s->per_ip = NULL;
 }
 
 const struct sockaddr_storage *ts_server_bound(const ts_server_t *s, const char *name, int type)

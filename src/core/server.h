@@ -39,6 +39,7 @@ struct ts_server_s {
     int nworkers;
     ts_bus_t bus;
     uint64_t conns_open; /* all workers; atomic, for --max-connections */
+    struct ts_iplimit_s *per_ip; /* owned; connections per client address, all workers */
     int running_workers; /* atomic */
     int64_t start_time;  /* wall clock, seconds */
 };

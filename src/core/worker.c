@@ -2,6 +2,7 @@
 #include "signaling/signaling.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/common.h"
+#include "core/iplimit.h"
 #include "core/log.h"
 #include "core/net.h"
 #include "core/server.h"
@@ -55,6 +57,53 @@ static void ts_listener_on_backoff(ts_loop_t *loop, ts_timer_t *t)
         ts_io_start(loop, &l->io, TS_IO_READ);
 }
 
+/*
+ * May the connection just accepted on fd stay? Past --max-connections (all
+ * workers) or --max-connections-per-ip (its client address, all workers) it
+ * is refused: plain HTTP gets a canned 503 first, other protocols (TLS, TURN
+ * over TCP) have no answer that a client could read before a handshake, so
+ * they are only closed. Returns 1 when admitted, and sets *per_ip when the
+ * connection was counted for its address (released when it is freed).
+ *
+ * Every accepted connection is counted, limit or not (a lock for a moment on
+ * accept and on close, next to two system calls), so that a limit set by a
+ * reload applies to the connections already open too.
+ */
+static int ts_listener_admit(ts_listener_t *l, int fd, const struct sockaddr_storage *ss,
+                             int *per_ip)
+{
+    ts_worker_t *w = l->worker;
+    const ts_config_t *cfg = ts_server_config(w->server);
+    const char *limit = NULL;
+    unsigned max = 0;
+    ts_peer_t peer;
+
+    *per_ip = 0;
+    ts_peer_from_sockaddr(&peer, (const struct sockaddr *)ss);
+    if (cfg->max_connections != 0 &&
+        __atomic_load_n(&w->server->conns_open, __ATOMIC_RELAXED) >= cfg->max_connections) {
+        ts_metric_add(w->metrics.conn_refused, 1);
+        limit = "--max-connections";
+        max = cfg->max_connections;
+    } else {
+        max = cfg->max_connections_per_ip != 0 ? cfg->max_connections_per_ip : UINT_MAX;
+        if (ts_iplimit_acquire(w->server->per_ip, &peer, max) == TS_OK) {
+            *per_ip = 1;
+            return 1;
+        }
+        ts_metric_add(w->metrics.conn_refused_per_ip, 1);
+        limit = "--max-connections-per-ip";
+    }
+    if (ts_log_enabled(TS_LOG_DEBUG)) {
+        char addr[TS_ADDRSTRLEN];
+        ts_log_debug("peer=%s refused: %s %u reached", ts_peer_str(&peer, addr, sizeof(addr)),
+                     limit, max);
+    }
+    if (l->kind == TS_PROTO_HTTP && l->tls_ctx == NULL)
+        ts_listener_refuse(fd);
+    return 0;
+}
+
 static void ts_listener_on_accept(ts_loop_t *loop, ts_io_t *io, uint32_t events)
 {
     ts_listener_t *l = ts_container_of(io, ts_listener_t, io);
@@ -63,7 +112,8 @@ static void ts_listener_on_accept(ts_loop_t *loop, ts_io_t *io, uint32_t events)
     for (int i = 0; i < TS_ACCEPT_BATCH; i++) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
-        const ts_config_t *cfg;
+        ts_conn_t *c;
+        int per_ip;
         int fd = accept4(io->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd < 0) {
@@ -84,21 +134,16 @@ static void ts_listener_on_accept(ts_loop_t *loop, ts_io_t *io, uint32_t events)
             ts_log_error("accept: %s", strerror(errno));
             return;
         }
-        cfg = ts_server_config(w->server);
-        if (cfg->max_connections != 0 &&
-            __atomic_load_n(&w->server->conns_open, __ATOMIC_RELAXED) >= cfg->max_connections) {
-            char peer[TS_ADDRSTRLEN];
-            ts_metric_add(w->metrics.conn_refused, 1);
-            ts_log_debug("peer=%s refused: --max-connections %u reached",
-                         ts_sockaddr_str((struct sockaddr *)&ss, peer, sizeof(peer)),
-                         cfg->max_connections);
-            if (l->kind == TS_PROTO_HTTP && l->tls_ctx == NULL)
-                ts_listener_refuse(fd);
+        if (!ts_listener_admit(l, fd, &ss, &per_ip)) {
             close(fd);
             continue;
         }
         ts_net_tune_accepted(fd);
-        ts_conn_new(w, fd, (struct sockaddr *)&ss, l->ops, l->tls_ctx);
+        /* The free is deferred even when the connection fails at once, so
+         * the mark is always seen by ts_worker__conn_removed(). */
+        c = ts_conn_new(w, fd, (struct sockaddr *)&ss, l->ops, l->tls_ctx);
+        if (per_ip)
+            c->flags |= TS_CONN_PER_IP;
     }
 }
 
@@ -173,6 +218,10 @@ void ts_worker__conn_removed(ts_worker_t *w, ts_conn_t *c, int kind)
 {
     ts_metric_sub(w->metrics.conn_open[kind], 1);
     if (c->flags & TS_CONN_CLOSING) {
+        if (c->flags & TS_CONN_PER_IP) {
+            c->flags &= ~TS_CONN_PER_IP;
+            ts_iplimit_release(w->server->per_ip, &c->peer);
+        }
         ts_idmap_del(&w->conns, c->id);
         w->nconns--;
         __atomic_sub_fetch(&w->server->conns_open, 1, __ATOMIC_RELAXED);

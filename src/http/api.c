@@ -15,6 +15,7 @@
 #include "http/response.h"
 #include "http/router.h"
 #include "turn/ice.h"
+#include "turn/dtls.h"
 #include "turn/net.h"
 
 #include <openssl/rand.h>
@@ -134,6 +135,12 @@ void ts_http_metrics(ts_http_ctx_t *ctx)
                        "# TYPE tsunagi_connections_refused_total counter\n"
                        "tsunagi_connections_refused_total %llu\n",
                    (unsigned long long)v);
+    TS_SUM(conn_refused_per_ip);
+    ts_text_printf(&t, "# HELP tsunagi_connections_refused_per_ip_total Connections refused over "
+                       "--max-connections-per-ip.\n"
+                       "# TYPE tsunagi_connections_refused_per_ip_total counter\n"
+                       "tsunagi_connections_refused_per_ip_total %llu\n",
+                   (unsigned long long)v);
 #undef TS_SUM
 
     {
@@ -174,6 +181,11 @@ void ts_http_metrics(ts_http_ctx_t *ctx)
                            turn_metrics[m].help, turn_metrics[m].name, turn_metrics[m].type,
                            turn_metrics[m].name, (unsigned long long)v);
         }
+    }
+    {
+        char dtls[2048];
+        size_t n = ts_turn_dtls_metrics(s->workers, s->nworkers, dtls, sizeof(dtls));
+        ts_text_printf(&t, "%.*s", (int)n, dtls);
     }
 
     ts_http_respond(ctx, 200, "text/plain; version=0.0.4; charset=utf-8",

@@ -172,6 +172,17 @@ static void ts_ayame_on_fail(ts_ws_t *ws, unsigned code, const char *why)
         ts_ayame_say_error(&ac->cl, why);
 }
 
+/* SIGTERM: a joined client hears bye (as if its peer had left) before the
+ * WebSocket layer's Close 1001, so clients reconnect elsewhere at once. */
+static void ts_ayame_on_shutdown(ts_ws_t *ws)
+{
+    ts_ayame_conn_t *ac = ws->user;
+    static const char bye[] = "{\"type\":\"bye\"}";
+
+    if (ac != NULL && ac->cl.state == TS_AYAME_JOINED)
+        ts_ws_send(ws, WS_OP_TEXT, bye, sizeof(bye) - 1);
+}
+
 static void ts_ayame_on_ws_close(ts_ws_t *ws, unsigned code)
 {
     ts_ayame_conn_t *ac = ws->user;
@@ -203,6 +214,7 @@ static const ts_ws_endpoint_t ts_ayame_endpoint = {
     .on_message = ts_ayame_on_ws_message,
     .on_close = ts_ayame_on_ws_close,
     .on_fail = ts_ayame_on_fail,
+    .on_shutdown = ts_ayame_on_shutdown,
 };
 
 void ts_http_ayame(ts_http_ctx_t *ctx)

@@ -51,6 +51,10 @@ void turn_nonce_make(const turn_auth_t *a, uint64_t now_ms, char *out, size_t ca
 void turn_nonce_make2(const turn_auth_t *a, uint64_t now_ms, int cookie, char *out, size_t cap);
 /* Either form: 1 valid, 0 stale (expired: 438), -1 not ours (401). */
 int turn_nonce_check(const turn_auth_t *a, uint64_t now_ms, const char *nonce, size_t len);
+/* The same with a lifetime of ttl_ms instead of a->nonce_ttl_ms (0: no limit;
+ * --stale-nonce, which SIGHUP may change while the key stays). */
+int turn_nonce_check2(const turn_auth_t *a, uint64_t now_ms, uint64_t ttl_ms, const char *nonce,
+                      size_t len);
 
 /*
  * The password for username: a static --user, or (with --static-auth-secret)

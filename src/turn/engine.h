@@ -149,6 +149,8 @@ typedef struct turn_resv_s {
     uint8_t token[8];
     int family;
     uint16_t port;
+    int held;                               /* the glue's port_hold handle; -1: none */
+    void (*release)(void *ctx, int handle); /* the glue's port_release */
 } turn_resv_t;
 
 /* A static user's USERHASH, for the lookup of RFC 8489 9.2.4. */
@@ -286,9 +288,10 @@ int turn__quota_take(turn_shared_t *sh, const ts_config_t *cfg, const char *name
                      turn_quota_user_t **out);
 void turn__quota_give(turn_shared_t *sh, turn_quota_user_t *u);
 const turn_auth_t *turn__shared_auth(const turn_shared_t *sh);
-int turn__resv_add(turn_shared_t *sh, int family, uint16_t port, uint64_t now, uint8_t token[8]);
+int turn__resv_add(turn_shared_t *sh, int family, uint16_t port, const turn_io_t *io, int held,
+                   uint64_t now, uint8_t token[8]);
 int turn__resv_take(turn_shared_t *sh, const uint8_t token[8], uint64_t now, int *family,
-                    uint16_t *port);
-void turn__resv_expire(turn_shared_t *sh, uint64_t now);
+                    uint16_t *port, int *held);
+void turn__resv_expire(turn_shared_t *sh, uint64_t now, void *ctx);
 
 #endif

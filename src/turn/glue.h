@@ -38,6 +38,10 @@ typedef struct {
     struct iovec iov[TS_TURN_BATCH];
     struct sockaddr_storage addrs[TS_TURN_BATCH];
     uint8_t data[TS_TURN_BATCH][TS_TURN_DGRAM];
+    /* what leaves: runs to one address packed for UDP GSO (net.c) */
+    struct mmsghdr gso[TS_TURN_BATCH];
+    unsigned gso_n[TS_TURN_BATCH]; /* datagrams in each */
+    uint8_t cmsg[TS_TURN_BATCH][CMSG_SPACE(sizeof(uint16_t))] __attribute__((aligned(8)));
 } ts_turn_outq_t;
 
 struct ts_turn_glue_s {
@@ -49,6 +53,11 @@ struct ts_turn_glue_s {
     ts_turn_relay_sock_t **relays; /* indexed by turn_relay_t; NULL: free */
     size_t nrelays;
     unsigned port_cursor;
+    int no_gso; /* the kernel refused UDP_SEGMENT once: not tried again */
+    /* EVEN-PORT: port + 1, bound by relay_open, until port_hold takes it */
+    int next_fd;
+    int next_family;
+    uint16_t next_port;
     /* Worked out once, not per packet: each UDP listener's own address,
      * and the address relays are advertised at (per family; reset when
      * SIGHUP installs a new configuration). */

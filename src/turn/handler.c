@@ -167,18 +167,27 @@ static int allocate_relays(turn_req_t *r, alloc_req_t *q, struct sockaddr_storag
                            turn_relay_t relay[2], int *second, uint8_t token[8])
 {
     turn_server_t *s = r->s;
-    uint16_t port = 0;
-    int rc;
+    uint16_t port = 0, next;
+    int rc, held = -1;
 
-    if (q->token != NULL && turn__resv_take(s->shared, q->token, r->now, &q->family, &port) != 0)
-        return 508;
+    if (q->token != NULL) {
+        rc = turn__resv_take(s->shared, q->token, r->now, &q->family, &port, &held);
+        /* Let go of the held port just before binding it for good. */
+        if (held >= 0 && s->io.port_release != NULL)
+            s->io.port_release(s->io.ctx, held);
+        if (rc != 0)
+            return 508;
+    }
     if ((rc = relay_open(s, q->family, port, q->flags, &bound[0], &relay[0])) != 0)
         return rc;
     if (q->dual)
         *second = relay_open(s, AF_INET6, 0, q->flags & TURN_RELAY_EVEN_PORT, &bound[1], &relay[1]);
-    if ((q->flags & TURN_RELAY_RESERVE_NEXT) &&
-        turn__resv_add(s->shared, q->family, (uint16_t)(sa_port(&bound[0]) + 1), r->now, token) !=
-            0) {
+    if (!(q->flags & TURN_RELAY_RESERVE_NEXT))
+        return 0;
+    next = (uint16_t)(sa_port(&bound[0]) + 1);
+    held = s->io.port_hold != NULL ? s->io.port_hold(s->io.ctx, q->family, next) : -1;
+    if ((s->io.port_hold != NULL && held < 0) ||
+        turn__resv_add(s->shared, q->family, next, &s->io, held, r->now, token) != 0) {
         for (int i = 0; i < 2; i++) {
             if (relay[i] >= 0)
                 s->io.relay_close(s->io.ctx, relay[i]);

@@ -18,6 +18,7 @@
 #include <net/if.h>
 #include <pthread.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -29,29 +30,92 @@
 #include "core/net.h"
 #include "core/server.h"
 #include "stun/msg.h"
+#include "turn/dtls.h"
 
 #define TS_TURN_READS      4 /* batches per readiness event, then let others run */
 #define TS_TURN_PORT_TRIES 128
+/* Larger datagrams are not packed for GSO: the kernel refuses a segment
+ * that does not fit the route's MTU (IPv6's minimum 1280 less headers). */
+#define TS_TURN_GSO_MAX_SEG 1200
 
 /* -------------------------------------------------------------- output -- */
+
+static int ts_turn_same_addr(const struct mmsghdr *a, const struct mmsghdr *b)
+{
+    return a->msg_hdr.msg_namelen == b->msg_hdr.msg_namelen &&
+           memcmp(a->msg_hdr.msg_name, b->msg_hdr.msg_name, a->msg_hdr.msg_namelen) == 0;
+}
+
+/*
+ * UDP GSO (UDP_SEGMENT): a run of queued datagrams to one address, all of
+ * one size but the last (which may be shorter), leaves as one message whose
+ * iovecs are the run's; the kernel builds, routes and queues one large
+ * packet and cuts it into the datagrams on the wire. Over a relay that is
+ * the common case: a client's burst goes to its one peer, and the peer's
+ * answers to the one client. Returns how many messages the queue became.
+ */
+static unsigned ts_turn_gso_pack(ts_turn_glue_t *g, ts_turn_outq_t *q)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < q->n;) {
+        struct mmsghdr *m = &q->gso[n];
+        size_t seg = q->iov[i].iov_len;
+        unsigned j = i + 1;
+
+        /* (At most TS_TURN_BATCH segments of TS_TURN_GSO_MAX_SEG bytes:
+         * within the kernel's 64 segments and 64 KiB.) An empty datagram
+         * is never packed: a segment size of 0 means no GSO, and an empty
+         * last segment would vanish. */
+        while (!g->no_gso && seg > 0 && seg <= TS_TURN_GSO_MAX_SEG && j < q->n &&
+               q->iov[j - 1].iov_len == seg && q->iov[j].iov_len <= seg && q->iov[j].iov_len > 0 &&
+               ts_turn_same_addr(&q->msgs[i], &q->msgs[j]))
+            j++;
+        *m = q->msgs[i];
+        if (j - i > 1) {
+            struct cmsghdr *cm = (struct cmsghdr *)q->cmsg[n];
+            uint16_t gso = (uint16_t)seg;
+
+            m->msg_hdr.msg_iovlen = j - i;
+            m->msg_hdr.msg_control = cm;
+            m->msg_hdr.msg_controllen = CMSG_SPACE(sizeof(gso));
+            cm->cmsg_level = SOL_UDP;
+            cm->cmsg_type = UDP_SEGMENT;
+            cm->cmsg_len = CMSG_LEN(sizeof(gso));
+            memcpy(CMSG_DATA(cm), &gso, sizeof(gso));
+        }
+        q->gso_n[n++] = j - i;
+        i = j;
+    }
+    return n;
+}
 
 /* Send what q holds with sendmmsg (all of it goes to one socket). */
 static void ts_turn_flush_q(ts_turn_glue_t *g, ts_turn_outq_t *q)
 {
-    unsigned sent = 0;
+    unsigned sent = 0, n = ts_turn_gso_pack(g, q);
 
-    while (sent < q->n) {
-        int n = sendmmsg(q->fd, q->msgs + sent, q->n - sent, MSG_DONTWAIT);
-        if (n < 0) {
+    while (sent < n) {
+        int k = sendmmsg(q->fd, q->gso + sent, n - sent, MSG_DONTWAIT);
+        if (k < 0) {
             if (errno == EINTR)
                 continue;
+            if ((errno == EIO || errno == EINVAL) && q->gso_n[sent] > 1 && !g->no_gso) {
+                /* No GSO on this route or kernel: from now on one by one. */
+                ts_log_warn("turn: UDP GSO refused (%s); sending datagrams one by one",
+                            strerror(errno));
+                g->no_gso = 1;
+                n = ts_turn_gso_pack(g, q);
+                sent = 0;
+                continue;
+            }
             /* A full socket buffer drops datagrams, as UDP may. */
-            ts_log_debug("turn: sendmmsg: %s (%u datagrams dropped)", strerror(errno), q->n - sent);
+            ts_log_debug("turn: sendmmsg: %s (%u messages dropped)", strerror(errno), n - sent);
             break;
         }
-        for (int i = 0; i < n; i++)
-            ts_metric_add(g->w->metrics.bytes_out, q->msgs[sent + (unsigned)i].msg_len);
-        sent += (unsigned)n;
+        for (int i = 0; i < k; i++)
+            ts_metric_add(g->w->metrics.bytes_out, q->gso[sent + (unsigned)i].msg_len);
+        sent += (unsigned)k;
     }
     q->n = 0;
 }
@@ -116,6 +180,10 @@ static void ts_turn_send_client(void *ctx, const turn_client_t *client, const ui
     if (client->transport == TURN_TRANSPORT_UDP) {
         ts_turn_send_udp(g, client->sock, (const struct sockaddr *)&client->peer, client->peer_len,
                          data, len);
+        return;
+    }
+    if (client->transport == TURN_TRANSPORT_DTLS) {
+        ts_turn_dtls_send(g->w, client, data, len);
         return;
     }
     c = ts_idmap_get(&g->w->conns, client->conn_id);
@@ -256,7 +324,12 @@ static turn_relay_t ts_turn_relay_open(void *ctx, int family, uint16_t port, uns
                     close(fd);
                     fd = -1;
                 } else {
-                    close(next);
+                    /* Kept for port_hold, which the engine calls next. */
+                    if (g->next_fd >= 0)
+                        close(g->next_fd);
+                    g->next_fd = next;
+                    g->next_family = family;
+                    g->next_port = (uint16_t)(p + 1);
                 }
             }
             port = (uint16_t)p;
@@ -304,6 +377,37 @@ static turn_relay_t ts_turn_relay_open(void *ctx, int family, uint16_t port, uns
         *bound_len = sizeof(struct sockaddr_in6);
     }
     return (turn_relay_t)id;
+}
+
+/*
+ * EVEN-PORT reservations: port + 1 stays bound, to a socket nobody reads
+ * (the smallest receive buffer, so a peer sending there costs little),
+ * until the token is used or expires. The handle is the descriptor, good in
+ * every worker; ctx is not needed (it may be NULL).
+ */
+static int ts_turn_port_hold(void *ctx, int family, uint16_t port)
+{
+    ts_turn_glue_t *g = ctx;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd, small = 1;
+
+    if (g->next_fd >= 0 && g->next_family == family && g->next_port == port) {
+        fd = g->next_fd; /* relay_open found it free and kept it bound */
+        g->next_fd = -1;
+    } else {
+        ts_turn_relay_addr(g->cfg, family, port, &ss, &len);
+        fd = ts_turn__bind(family, SOCK_DGRAM, &ss, len);
+    }
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    return fd;
+}
+
+static void ts_turn_port_release(void *ctx, int handle)
+{
+    TS_UNUSED(ctx);
+    close(handle);
 }
 
 static void ts_turn_relay_close(void *ctx, turn_relay_t relay)
@@ -371,6 +475,8 @@ static void ts_turn_glue_free(void *ptr)
 
     ts_timer_stop(&g->w->loop, &g->tick);
     ts_turn_flush_udp(g);
+    if (g->next_fd >= 0)
+        close(g->next_fd);
     turn_server_free(g->engine);
     for (size_t i = 0; i < g->nrelays; i++) {
         if (g->relays[i] != NULL)
@@ -406,11 +512,14 @@ static void *ts_turn_glue_new(void)
         .tcp_close = ts_turn__tcp_close,
         .tcp_splice = ts_turn__tcp_splice,
         .tcp_move = ts_turn__tcp_move,
+        .port_hold = ts_turn_port_hold,
+        .port_release = ts_turn_port_release,
     };
 
     g->w = w;
     g->cfg = ts_server_config(w->server);
     g->port_cursor = (unsigned)(ts_now_ms() * 2654435761u) ^ (unsigned)w->index * 7919u;
+    g->next_fd = -1;
     g->engine = turn_server_new(g->cfg, &io);
     pthread_once(&ts_turn_shared_once, ts_turn_shared_make);
     turn_server_set_shared(g->engine, ts_turn_shared_state);

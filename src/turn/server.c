@@ -622,8 +622,9 @@ static int authenticate(turn_req_t *r)
     }
     /* After the integrity check (RFC 8489 order): only a client that holds
      * the key learns that its nonce went stale. */
-    switch (turn_nonce_check(turn__shared_auth(r->s->shared), r->now, (const char *)nonce->value,
-                             nonce->len)) {
+    switch (turn_nonce_check2(turn__shared_auth(r->s->shared), r->now,
+                              r->s->cfg->stale_nonce * 1000ull, (const char *)nonce->value,
+                              nonce->len)) {
     case 1:
         break;
     case 0:
@@ -744,6 +745,14 @@ void turn_server_on_client_closed(turn_server_t *s, const turn_client_t *client)
         turn__alloc_free(s, a);
 }
 
+int turn_server_has_allocation(const turn_server_t *s, const turn_client_t *client)
+{
+    turn_tuple_t t;
+
+    turn__tuple_from_client(&t, client);
+    return turn__alloc_find(s, &t) != NULL;
+}
+
 /* --------------------------------------------------------------- timers -- */
 
 void turn_server_tick(turn_server_t *s)
@@ -752,7 +761,7 @@ void turn_server_tick(turn_server_t *s)
 
     turn__tcp_expire(s, now);
     turn__allocs_expire(s, now);
-    turn__resv_expire(s->shared, now);
+    turn__resv_expire(s->shared, now, s->io.ctx);
     txns_expire(s, now);
 }
 

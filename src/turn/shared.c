@@ -53,6 +53,8 @@ turn_shared_t *turn_shared_new(void)
     return sh;
 }
 
+static void resv_release(turn_resv_t *v, void *ctx);
+
 void turn_shared_free(turn_shared_t *sh)
 {
     if (sh == NULL)
@@ -68,6 +70,7 @@ void turn_shared_free(turn_shared_t *sh)
     while (sh->resv_head != NULL) {
         turn_resv_t *v = sh->resv_head;
         sh->resv_head = v->next;
+        resv_release(v, NULL);
         free(v);
     }
     pthread_mutex_destroy(&sh->lock);
@@ -162,6 +165,13 @@ void turn__quota_give(turn_shared_t *sh, turn_quota_user_t *u)
 
 /* --------------------------------------------------------- reservations -- */
 
+static void resv_release(turn_resv_t *v, void *ctx)
+{
+    if (v->held >= 0 && v->release != NULL)
+        v->release(ctx, v->held);
+    v->held = -1;
+}
+
 static void resv_unlink(turn_shared_t *sh, turn_resv_t *v, turn_resv_t *prev)
 {
     if (prev != NULL)
@@ -173,17 +183,23 @@ static void resv_unlink(turn_shared_t *sh, turn_resv_t *v, turn_resv_t *prev)
     sh->nresv--;
 }
 
-/* Keep port for TURN_RESERVATION_S: 0 and the token, or 508 when full. */
-int turn__resv_add(turn_shared_t *sh, int family, uint16_t port, uint64_t now, uint8_t token[8])
+/* Keep port for TURN_RESERVATION_S, held open by the glue's handle held
+ * (-1: not held): 0 and the token, or 508 when full (held is released). */
+int turn__resv_add(turn_shared_t *sh, int family, uint16_t port, const turn_io_t *io, int held,
+                   uint64_t now, uint8_t token[8])
 {
     turn_resv_t *v;
 
     pthread_mutex_lock(&sh->lock);
     if (sh->nresv >= TURN_MAX_RESERVATIONS) {
         pthread_mutex_unlock(&sh->lock);
+        if (held >= 0 && io->port_release != NULL)
+            io->port_release(io->ctx, held);
         return 508;
     }
     v = ts_calloc(1, sizeof(*v));
+    v->held = held;
+    v->release = io->port_release;
     if (RAND_bytes(v->token, sizeof(v->token)) != 1) {
         fprintf(stderr, "tsunagi: no randomness from OpenSSL\n");
         abort();
@@ -202,13 +218,15 @@ int turn__resv_add(turn_shared_t *sh, int family, uint16_t port, uint64_t now, u
     return 0;
 }
 
-/* Take the reservation of token (used once): 0, or -1 when unknown or past. */
+/* Take the reservation of token (used once): 0, or -1 when unknown or past.
+ * *held is its port's handle (-1: none), which the caller now owns. */
 int turn__resv_take(turn_shared_t *sh, const uint8_t token[8], uint64_t now, int *family,
-                    uint16_t *port)
+                    uint16_t *port, int *held)
 {
     turn_resv_t *v, *prev = NULL;
     int rc = -1;
 
+    *held = -1;
     pthread_mutex_lock(&sh->lock);
     for (v = sh->resv_head; v != NULL; prev = v, v = v->next) {
         if (CRYPTO_memcmp(v->token, token, sizeof(v->token)) == 0)
@@ -220,6 +238,7 @@ int turn__resv_take(turn_shared_t *sh, const uint8_t token[8], uint64_t now, int
             *port = v->port;
             rc = 0;
         }
+        *held = v->held;
         resv_unlink(sh, v, prev);
         free(v);
     }
@@ -227,12 +246,14 @@ int turn__resv_take(turn_shared_t *sh, const uint8_t token[8], uint64_t now, int
     return rc;
 }
 
-void turn__resv_expire(turn_shared_t *sh, uint64_t now)
+/* ctx: the calling engine's glue, for the release of held ports. */
+void turn__resv_expire(turn_shared_t *sh, uint64_t now, void *ctx)
 {
     pthread_mutex_lock(&sh->lock);
     while (sh->resv_head != NULL && sh->resv_head->expires <= now) {
         turn_resv_t *v = sh->resv_head;
         resv_unlink(sh, v, NULL);
+        resv_release(v, ctx);
         free(v);
     }
     pthread_mutex_unlock(&sh->lock);

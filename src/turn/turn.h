@@ -80,6 +80,18 @@ typedef struct {
     void (*tcp_splice)(void *ctx, uint64_t data, uint64_t peer);
     int (*tcp_move)(void *ctx, const turn_client_t *client, unsigned tag);
     /*
+     * Optional (NULL: the reserved port is only checked free): EVEN-PORT
+     * with the R bit reserves port + 1 for 30 s. port_hold binds that port
+     * of family and keeps it bound, unread, so that nothing else takes it
+     * meanwhile: a handle >= 0, or -1 (taken). port_release lets go of it,
+     * right before the Allocate that names the token binds the port, or
+     * when the reservation expires. A handle is good in every engine that
+     * shares the state (another worker may use the token), so port_release
+     * may get any of their ctx, or NULL (turn_shared_free).
+     */
+    int (*port_hold)(void *ctx, int family, uint16_t port);
+    void (*port_release)(void *ctx, int handle);
+    /*
      * The engine never calls these re-entrantly and they must not call back
      * into the engine (free at a safe point, as STYLE.md says). relay_open
      * may also return -2 for "this family cannot be relayed here" (answered
@@ -118,6 +130,9 @@ void turn_server_on_relay(turn_server_t *s, turn_relay_t relay, const struct soc
                           socklen_t peer_len, const uint8_t *data, size_t len);
 /* A stream client's connection closed: its allocation goes with it. */
 void turn_server_on_client_closed(turn_server_t *s, const turn_client_t *client);
+/* Does the client's 5-tuple hold an allocation? (A DTLS session lives as
+ * long as its allocation, idle or not.) */
+int turn_server_has_allocation(const turn_server_t *s, const turn_client_t *client);
 /* The high byte of this engine's CONNECTION-IDs (the worker's index), so
  * that a ConnectionBind reaching another worker finds its way. */
 void turn_server_set_tag(turn_server_t *s, unsigned tag);

@@ -411,7 +411,12 @@ static void ts_ws_on_timeout(ts_conn_t *c)
 
 static void ts_ws_on_shutdown(ts_conn_t *c)
 {
-    ts_ws_close(c->proto, WS_CLOSE_GOING_AWAY, "server shutting down");
+    ts_ws_t *ws = c->proto;
+
+    if (ws->endpoint->on_shutdown != NULL && ws->state != TS_WS_S_CLOSED &&
+        !(ws->flags & TS_WS_F_CLOSE_SENT))
+        ws->endpoint->on_shutdown(ws);
+    ts_ws_close(ws, WS_CLOSE_GOING_AWAY, "server shutting down");
 }
 
 static void ts_ws_on_close(ts_conn_t *c)

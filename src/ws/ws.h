@@ -38,6 +38,9 @@ typedef struct {
     /* The connection is being failed (a limit, a protocol error): a last
      * word in the endpoint's own protocol before the Close. NULL: none. */
     void (*on_fail)(ts_ws_t *ws, unsigned code, const char *why);
+    /* The server is draining (SIGTERM): say goodbye in the protocol's own
+     * words before the Close 1001 that follows. NULL: just the Close. */
+    void (*on_shutdown)(ts_ws_t *ws);
 } ts_ws_endpoint_t;
 
 /* Per-connection WebSocket state; hangs off conn->proto, owned by ws.c. */

@@ -17,6 +17,7 @@ import http.server
 import json
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -520,6 +521,32 @@ class AyamePing(tsunagi.OneServerPerClass):
             self.assertLess(took, 4.5)
             self.assertEqual(await waiter, {"type": "bye"})
         arun(go())
+
+
+class AyameShutdown(unittest.TestCase):
+    """SIGTERM: joined clients hear bye, then Close 1001; the server exits 0."""
+
+    def test_sigterm_says_bye_then_going_away(self):
+        server = tsunagi.Server("--static-auth-secret", SECRET).start()
+        self.addCleanup(server.cleanup)
+
+        async def go():
+            a, b, _, _ = await pair(server, "shutdown")
+            lone, acc = await register(server, "shutdown-alone")
+            self.assertEqual(acc["type"], "accept")
+            waiting = await connect(server)  # never registers: no bye for it
+            server.signal(signal.SIGTERM)
+            for ws in (a, b, lone):
+                code, got = await closed_with(ws)
+                msgs = [json.loads(m) for m in got]
+                self.assertIn({"type": "bye"}, msgs)
+                self.assertEqual(code, 1001)
+            code, got = await closed_with(waiting)
+            self.assertEqual(code, 1001)
+            self.assertNotIn("bye", "".join(got))
+        arun(go())
+        self.assertEqual(server.wait(10), 0)
+        server.assert_clean_exit()
 
 
 class AyameCrossWorker(tsunagi.OneServerPerClass):

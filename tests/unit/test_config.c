@@ -197,10 +197,22 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.total_quota, 0);
     assert_int_equal(cfg.max_bps, 0);
     assert_int_equal(cfg.credential_ttl, 86400);
+    assert_int_equal(cfg.stale_nonce, 600);
     assert_int_equal(cfg.echo, 0);
     assert_null(cfg.signaling_key);
+    assert_null(cfg.authn_webhook_url);
+    assert_null(cfg.disconnect_webhook_url);
+    assert_int_equal(cfg.webhook_timeout, 5);
+    assert_int_equal(cfg.signaling_ping_interval, 5);
+    assert_int_equal(cfg.signaling_ping_timeout, 60);
+    assert_string_equal(cfg.peerjs_key, "peerjs");
+    assert_int_equal(cfg.peerjs_allow_discovery, 0);
+    assert_int_equal(cfg.peerjs_concurrent_limit, 5000);
+    assert_int_equal(cfg.peerjs_expire_timeout, 5);
+    assert_int_equal(cfg.peerjs_alive_timeout, 60);
     assert_int_equal(cfg.log_level, TS_LOG_INFO);
     assert_int_equal(cfg.max_connections, 0);
+    assert_int_equal(cfg.max_connections_per_ip, 0);
     assert_int_equal(cfg.keepalive_timeout, 60);
     assert_int_equal(cfg.request_timeout, 10);
     assert_int_equal(cfg.drain_timeout, 5);
@@ -264,8 +276,19 @@ static const struct {
     {"total-quota", "100"},
     {"max-bps", "125000"},
     {"credential-ttl", "3600"},
+    {"stale-nonce", "30"},
     {"echo", NULL},
     {"signaling-key", "k3y"},
+    {"authn-webhook-url", "http://127.0.0.1:9/authn"},
+    {"disconnect-webhook-url", "http://127.0.0.1:9/gone"},
+    {"webhook-timeout", "3"},
+    {"signaling-ping-interval", "7"},
+    {"signaling-ping-timeout", "90"},
+    {"peerjs-key", "pk"},
+    {"peerjs-allow-discovery", NULL},
+    {"peerjs-concurrent-limit", "42"},
+    {"peerjs-expire-timeout", "9"},
+    {"peerjs-alive-timeout", "33"},
     {"allowed-origin", "HTTPS://Example.COM:8443"},
     {"allowed-origin", "null"},
     {"ws-max-message", "65536"},
@@ -274,6 +297,7 @@ static const struct {
     {"ws-deflate", "false"}, /* on by default: only turning it off shows it was read */
     {"threads", "3"},
     {"max-connections", "1000"},
+    {"max-connections-per-ip", "50"},
     {"keepalive-timeout", "30"},
     {"request-timeout", "5"},
     {"drain-timeout", "0"},
@@ -314,8 +338,19 @@ static void check_every(const ts_config_t *cfg)
     assert_int_equal(cfg->total_quota, 100);
     assert_int_equal(cfg->max_bps, 125000);
     assert_int_equal(cfg->credential_ttl, 3600);
+    assert_int_equal(cfg->stale_nonce, 30);
     assert_int_equal(cfg->echo, 1);
     assert_string_equal(cfg->signaling_key, "k3y");
+    assert_string_equal(cfg->authn_webhook_url, "http://127.0.0.1:9/authn");
+    assert_string_equal(cfg->disconnect_webhook_url, "http://127.0.0.1:9/gone");
+    assert_int_equal(cfg->webhook_timeout, 3);
+    assert_int_equal(cfg->signaling_ping_interval, 7);
+    assert_int_equal(cfg->signaling_ping_timeout, 90);
+    assert_string_equal(cfg->peerjs_key, "pk");
+    assert_int_equal(cfg->peerjs_allow_discovery, 1);
+    assert_int_equal(cfg->peerjs_concurrent_limit, 42);
+    assert_int_equal(cfg->peerjs_expire_timeout, 9);
+    assert_int_equal(cfg->peerjs_alive_timeout, 33);
     assert_int_equal(cfg->nallowed_origins, 2);
     assert_string_equal(cfg->allowed_origins[0], "https://example.com:8443");
     assert_string_equal(cfg->allowed_origins[1], "null");
@@ -325,6 +360,7 @@ static void check_every(const ts_config_t *cfg)
     assert_int_equal(cfg->ws_deflate, 0);
     assert_int_equal(cfg->threads, 3);
     assert_int_equal(cfg->max_connections, 1000);
+    assert_int_equal(cfg->max_connections_per_ip, 50);
     assert_int_equal(cfg->keepalive_timeout, 30);
     assert_int_equal(cfg->request_timeout, 5);
     assert_int_equal(cfg->drain_timeout, 0);

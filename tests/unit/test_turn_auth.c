@@ -65,6 +65,14 @@ static void test_nonce_valid_and_stale(void **state)
     a.nonce_ttl_ms = 5000;
     assert_int_equal(turn_nonce_check(&a, T0 + 5000, n, TURN_NONCE_LEN), 1);
     assert_int_equal(turn_nonce_check(&a, T0 + 5001, n, TURN_NONCE_LEN), 0);
+    /* --stale-nonce: the caller's lifetime; 0 is unlimited (coturn's 0). */
+    assert_int_equal(turn_nonce_check2(&a, T0 + 2000, 2000, n, TURN_NONCE_LEN), 1);
+    assert_int_equal(turn_nonce_check2(&a, T0 + 2001, 2000, n, TURN_NONCE_LEN), 0);
+    assert_int_equal(turn_nonce_check2(&a, T0 + 86400000ull * 365, 0, n, TURN_NONCE_LEN), 1);
+    assert_int_equal(turn_nonce_check2(&a, T0 - 1, 0, n, TURN_NONCE_LEN), 0);
+    n[TURN_NONCE_LEN - 1] ^= 1;
+    assert_int_equal(turn_nonce_check2(&a, T0, 0, n, TURN_NONCE_LEN), -1);
+    n[TURN_NONCE_LEN - 1] ^= 1;
 
     /* Two nonces of the same millisecond differ (RFC 8489 9.2.4: no two
      * requests get the same nonce), and both are valid. */

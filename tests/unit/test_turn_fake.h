@@ -83,6 +83,14 @@ typedef struct {
     uint64_t closed_tcp[32]; /* tcp_close handles, in order */
     unsigned nclosed_tcp;
     uint64_t splice_data, splice_peer;
+    /* EVEN-PORT: ports held for reservations (port_hold handle = index) */
+    struct {
+        int family;
+        uint16_t port;
+        int held; /* 1 until port_release */
+    } holds[16];
+    unsigned nholds;
+    int hold_fail; /* port_hold finds the port taken */
 } env_t;
 
 static env_t *E;
@@ -180,6 +188,37 @@ static void fake_relay_send(void *ctx, turn_relay_t relay, const struct sockaddr
     r->df = df;
 }
 
+static int fake_port_hold(void *ctx, int family, uint16_t port)
+{
+    env_t *e = ctx;
+
+    assert_true(e->nholds < 16);
+    if (e->hold_fail)
+        return -1;
+    e->holds[e->nholds].family = family;
+    e->holds[e->nholds].port = port;
+    e->holds[e->nholds].held = 1;
+    return (int)e->nholds++;
+}
+
+/* ctx may be NULL (turn_shared_free): the fake reaches its state through E. */
+static void fake_port_release(void *ctx, int handle)
+{
+    TS_UNUSED(ctx);
+    assert_true(handle >= 0 && (unsigned)handle < E->nholds);
+    assert_true(E->holds[handle].held); /* released once */
+    E->holds[handle].held = 0;
+}
+
+static unsigned held_ports(void)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < E->nholds; i++)
+        n += (unsigned)E->holds[i].held;
+    return n;
+}
+
 static int fake_tcp_connect(void *ctx, turn_relay_t relay, const struct sockaddr *peer,
                             socklen_t peer_len, uint64_t *handle)
 {
@@ -245,6 +284,7 @@ static int env_setup(void **state)
     E->cfg.min_port = 49152;
     E->cfg.max_port = 65535;
     E->cfg.allow_loopback_peers = 1;
+    E->cfg.stale_nonce = 600;
     E->now = 1000000;
     E->unix_now = 1700000000;
     E->next_port = 50000;
@@ -258,6 +298,8 @@ static int env_setup(void **state)
     io.tcp_connect = fake_tcp_connect;
     io.tcp_close = fake_tcp_close;
     io.tcp_splice = fake_tcp_splice;
+    io.port_hold = fake_port_hold;
+    io.port_release = fake_port_release;
     E->s = turn_server_new(&E->cfg, &io);
     *state = E;
     return 0;
@@ -269,6 +311,8 @@ static int env_teardown(void **state)
     /* Every relay the engine opened, it closed. */
     assert_int_equal(open_relays(), 0);
     assert_int_equal(E->nopened, E->nclosed);
+    /* ... and every port it held for a reservation, it let go of. */
+    assert_int_equal(held_ports(), 0);
     free(E);
     E = NULL;
     *state = NULL;

@@ -477,6 +477,32 @@ static void test_stale_nonce_438_then_recovery(void **state)
     assert_int_equal(turn_server_stats(E->s)->allocations, 1);
 }
 
+/* --stale-nonce sets the lifetime, read per request; 0 is unlimited. */
+static void test_stale_nonce_option(void **state)
+{
+    turn_client_t c = udp("198.51.100.7", 40000), d = udp("198.51.100.7", 40001);
+    char nonce[64];
+    msg_t q;
+
+    E->cfg.stale_nonce = 5;
+    fetch_nonce(&c, nonce, sizeof(nonce));
+    advance(5001);
+    msg_start(&q, STUN_ALLOCATE, STUN_REQUEST);
+    msg_transport(&q, 17);
+    msg_sign(&q, "alice", "wonderland", nonce);
+    send_msg(&c, &q);
+    assert_int_equal(last_code(), 438);
+
+    /* Unlimited: the same (signed) nonce still works a day later. */
+    E->cfg.stale_nonce = 0;
+    advance(86400 * 1000);
+    msg_start(&q, STUN_ALLOCATE, STUN_REQUEST);
+    msg_transport(&q, 17);
+    msg_sign(&q, "alice", "wonderland", nonce);
+    send_msg(&d, &q);
+    assert_int_equal(last_code(), 0);
+}
+
 static void test_forged_nonce_401(void **state)
 {
     turn_client_t c = udp("198.51.100.7", 40000);
@@ -780,13 +806,20 @@ static void test_allocate_even_port_reservation(void **state)
     assert_non_null(t);
     assert_int_equal(t->len, 8);
     memcpy(token, t->value, 8);
+    /* port + 1 is held open until the token is used. */
+    assert_int_equal(E->nholds, 1);
+    assert_int_equal(E->holds[0].port, port + 1);
+    assert_int_equal(E->holds[0].family, AF_INET);
+    assert_int_equal(held_ports(), 1);
 
     assert_int_equal(request(&d, STUN_ALLOCATE, fill_token, bogus, &m), 508);
     assert_int_equal(request(&d, STUN_ALLOCATE, fill_token_and_even, token, &m), 400);
     assert_int_equal(request(&d, STUN_ALLOCATE, fill_token_and_family, token, &m), 400);
+    assert_int_equal(held_ports(), 1); /* refused Allocates leave it held */
     assert_int_equal(request(&d, STUN_ALLOCATE, fill_token, token, &m), 0);
     assert_int_equal(E->last_open_port, port + 1);
     assert_int_equal(E->relays[E->last_relay].port, port + 1);
+    assert_int_equal(held_ports(), 0); /* let go for the relay to bind */
     /* Used once only. */
     assert_int_equal(request(&e, STUN_ALLOCATE, fill_token, token, &m), 508);
 
@@ -804,9 +837,31 @@ static void test_reservation_expires_after_30s(void **state)
 
     assert_int_equal(request(&c, STUN_ALLOCATE, fill_even, (void *)0x80, &m), 0);
     memcpy(token, stun_msg_find(&m, STUN_A_RESERVATION_TOKEN)->value, 8);
+    assert_int_equal(held_ports(), 1);
     advance(30 * 1000);
     assert_int_equal(request(&d, STUN_ALLOCATE, fill_token, token, &m), 508);
     assert_int_equal(open_relays(), 1);
+    assert_int_equal(held_ports(), 0);
+
+    /* Unused, the tick closes the held port when the 30 s are over. */
+    assert_int_equal(request(&d, STUN_ALLOCATE, fill_even, (void *)0x80, &m), 0);
+    assert_int_equal(held_ports(), 1);
+    advance(29 * 1000);
+    assert_int_equal(held_ports(), 1);
+    advance(1000);
+    assert_int_equal(held_ports(), 0);
+}
+
+/* port + 1 taken between the glue's check and the hold: 508, nothing left open. */
+static void test_reservation_port_taken(void **state)
+{
+    turn_client_t c = udp("198.51.100.7", 40000);
+    stun_msg_t m;
+
+    E->hold_fail = 1;
+    assert_int_equal(request(&c, STUN_ALLOCATE, fill_even, (void *)0x80, &m), 508);
+    assert_int_equal(open_relays(), 0);
+    assert_int_equal(held_ports(), 0);
 }
 
 static void fill_lifetime(msg_t *q, void *arg)
@@ -900,6 +955,8 @@ static void test_shared_quota_across_engines(void **state)
     io.send_client = fake_send;
     io.relay_open = fake_open;
     io.relay_close = fake_close;
+    io.port_hold = fake_port_hold;
+    io.port_release = fake_port_release;
     io.relay_send = fake_relay_send;
     other = turn_server_new(&E->cfg, &io);
     turn_server_set_shared(E->s, sh);
@@ -933,6 +990,8 @@ static void test_nonce_good_across_shared_engines(void **state)
     io.send_client = fake_send;
     io.relay_open = fake_open;
     io.relay_close = fake_close;
+    io.port_hold = fake_port_hold;
+    io.port_release = fake_port_release;
     io.relay_send = fake_relay_send;
     other = turn_server_new(&E->cfg, &io);
     turn_server_set_shared(E->s, sh);
@@ -967,6 +1026,8 @@ static void test_reservation_across_shared_engines(void **state)
     io.send_client = fake_send;
     io.relay_open = fake_open;
     io.relay_close = fake_close;
+    io.port_hold = fake_port_hold;
+    io.port_release = fake_port_release;
     io.relay_send = fake_relay_send;
     other = turn_server_new(&E->cfg, &io);
     turn_server_set_shared(E->s, sh);
@@ -1341,6 +1402,7 @@ int main(void)
         T(test_wrong_password_401),
         T(test_missing_auth_attributes_400),
         T(test_stale_nonce_438_then_recovery),
+        T(test_stale_nonce_option),
         T(test_forged_nonce_401),
         T(test_sha256_and_userhash),
         T(test_password_algorithm_mismatch_400),
@@ -1351,6 +1413,7 @@ int main(void)
         T(test_allocate_requested_family),
         T(test_allocate_dual_stack),
         T(test_allocate_even_port_reservation),
+        T(test_reservation_port_taken),
         T(test_reservation_expires_after_30s),
         T(test_allocate_lifetimes),
         T(test_allocate_relay_failure_508),
