@@ -5,6 +5,8 @@
 #                 each fuzz target included for FUZZ_TEST_SECONDS seconds (default 10)
 #   make bench    run the benchmarks side by side with their peers, write bench/results/
 #   make fuzz     run every fuzz target for FUZZ_SECONDS seconds each (default 60)
+#   make soak     mixed load on the ASan+UBSan build for SOAK_SECONDS (default 1800), then
+#                 check fds, RSS, metrics and a clean exit (tests/soak/soak.py)
 
 BUILD       ?= build
 ASAN_BUILD  ?= build-asan
@@ -12,10 +14,11 @@ FUZZ_BUILD  ?= build-fuzz
 JOBS        ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 FUZZ_TEST_SECONDS ?= 10
+SOAK_SECONDS ?= 1800
 ARGS        ?=
 CTEST_ARGS  ?=
 
-.PHONY: all build run test bench fuzz deps clean format install
+.PHONY: all build run test bench fuzz soak deps clean format install
 
 all: build
 
@@ -49,6 +52,13 @@ fuzz:
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTS_FUZZ=ON -DTS_TESTS=OFF
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	scripts/fuzz.sh $(FUZZ_BUILD)/fuzz $(FUZZ_SECONDS)
+
+soak:
+	@scripts/deps.sh test
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTS_SANITIZE=ON -DTS_TESTS=ON
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target tsunagi
+	TSUNAGI_BIN=$(abspath $(ASAN_BUILD))/tsunagi TS_SOURCE_DIR=$(CURDIR) \
+	    /usr/bin/python3 tests/soak/soak.py --seconds $(SOAK_SECONDS)
 
 PREFIX ?= /usr/local
 install: build

@@ -523,7 +523,7 @@ def main():
             "`make bench` (installs wrk, nginx-light, gnuplot-nox, python3, libwebsockets-dev, "
             "coturn when "
             "missing, builds tsunagi, runs every section). `BENCH_SECTIONS=http bench/run.sh` "
-            "(or `=ws`, `=turn`) runs one section; "
+            "(or `=ws`, `=turn`, `=signaling`) runs one section; "
             "`BENCH_QUICK=1` makes a short smoke run whose numbers are not to be quoted. "
             "Each section's parameters can be changed through the environment; see the head "
             "of its `bench/<section>/run.sh`.", ""]

@@ -5,7 +5,7 @@
  * sigtimedwait(). SIGTERM / SIGINT drain (stop accepting, let in-flight work
  * finish for up to --drain-timeout seconds, exit 0); a second one exits at
  * once. SIGHUP re-reads the configuration file and applies what can change
- * at run time.
+ * at run time, and reads the TLS certificate and key again.
  */
 #include <errno.h>
 #include <signal.h>
@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "http/server.h"
+#include "tls/certs.h"
 #include "tls/tls.h"
 #include "turn/dtls.h"
 #include "turn/net.h"
@@ -48,6 +49,80 @@ static void ts_raise_nofile(const ts_config_t *cfg)
                     rl.rlim_cur > reserve ? (unsigned long long)rl.rlim_cur - reserve : 0ULL);
 }
 
+/* The certificate of --https and --turns (TLS, and DTLS for --turns):
+ * TS_OK, or TS_ERR_CONFIG after saying why. */
+static int ts_load_certs(const ts_config_t *cfg)
+{
+    unsigned kinds = (cfg->https.set || cfg->turns.set ? TS_CERTS_TLS : 0) |
+                     (cfg->turns.set ? TS_CERTS_DTLS : 0);
+    char err[512];
+
+    if (kinds == 0)
+        return TS_OK;
+    if (ts_certs_load(cfg->cert, cfg->pkey, kinds, err, sizeof(err)) != TS_OK) {
+        fprintf(stderr, "tsunagi: %s\n", err);
+        return TS_ERR_CONFIG;
+    }
+    if (cfg->turns.set)
+        ts_turn_dtls_init();
+    return TS_OK;
+}
+
+/* The listeners cfg asks for, into specs (6 at most); TLS ones start with
+ * tls_ctx (and take a new one when SIGHUP loads a new certificate). */
+static size_t ts_listener_specs(ts_config_t *cfg, ts_tls_ctx_t *tls_ctx, ts_listener_spec_t *specs)
+{
+    size_t n = 0;
+
+    if (cfg->http.set)
+        specs[n++] = (ts_listener_spec_t){
+            .name = "http", .endpoint = &cfg->http, .type = SOCK_STREAM, .ops = &ts_http_ops};
+    if (cfg->https.set)
+        specs[n++] = (ts_listener_spec_t){.name = "https",
+                                          .endpoint = &cfg->https,
+                                          .type = SOCK_STREAM,
+                                          .ops = &ts_http_ops,
+                                          .tls_ctx = tls_ctx};
+    if (cfg->turn.set) {
+        /* STUN/TURN on one port over UDP and TCP (the UDP group goes first,
+         * so a port 0 picks the same port for both). */
+        specs[n++] = (ts_listener_spec_t){
+            .name = "turn", .endpoint = &cfg->turn, .type = SOCK_DGRAM, .dgram = ts_turn_on_udp};
+        specs[n++] = (ts_listener_spec_t){.name = "turn",
+                                          .endpoint = &cfg->turn,
+                                          .type = SOCK_STREAM,
+                                          .ops = &ts_turn_stream_ops};
+    }
+    if (cfg->turns.set) {
+        /* DTLS on the UDP side of the same port, which goes first (as --turn's). */
+        specs[n++] = (ts_listener_spec_t){.name = "turns",
+                                          .endpoint = &cfg->turns,
+                                          .type = SOCK_DGRAM,
+                                          .dgram = ts_turn_dtls_on_udp};
+        specs[n++] = (ts_listener_spec_t){.name = "turns",
+                                          .endpoint = &cfg->turns,
+                                          .type = SOCK_STREAM,
+                                          .ops = &ts_turn_stream_ops,
+                                          .tls_ctx = tls_ctx};
+    }
+    return n;
+}
+
+/* The certificate files are read again (renewed in place, typically): new
+ * TLS and DTLS sessions get the new one, those open keep theirs. */
+static void ts_reload_certs(const ts_config_t *cfg)
+{
+    unsigned kinds = ts_certs_kinds();
+    char err[512];
+
+    if (kinds == 0)
+        return;
+    if (ts_certs_load(cfg->cert, cfg->pkey, kinds, err, sizeof(err)) != TS_OK)
+        ts_log_error("%s; the certificate in force stays", err);
+    else
+        ts_log_info("certificate reloaded from %s", cfg->cert);
+}
+
 static void ts_reload(ts_server_t *server, int argc, char **argv)
 {
     ts_config_t *fresh = ts_calloc(1, sizeof(*fresh));
@@ -58,6 +133,8 @@ static void ts_reload(ts_server_t *server, int argc, char **argv)
         free(fresh);
         return;
     }
+    /* Before the workers hear of the reload, so that they pick up both. */
+    ts_reload_certs(fresh);
     ts_server_reload(server, fresh);
     ts_log_info("configuration reloaded (log level %s)", ts_log_level_name(fresh->log_level));
 }
@@ -117,67 +194,21 @@ int main(int argc, char **argv)
     ts_raise_nofile(cfg);
 
     ts_listener_spec_t specs[6];
-    size_t nspecs = 0;
-    ts_tls_ctx_t *tls_ctx = NULL;
+    size_t nspecs;
+    ts_tls_ctx_t *tls_ctx;
 
-    if (cfg->http.set)
-        specs[nspecs++] = (ts_listener_spec_t){
-            .name = "http", .endpoint = &cfg->http, .type = SOCK_STREAM, .ops = &ts_http_ops};
-    if (cfg->https.set) {
-        char err[512];
-        tls_ctx = ts_tls_ctx_new(cfg->cert, cfg->pkey, err, sizeof(err));
-        if (tls_ctx == NULL) {
-            fprintf(stderr, "tsunagi: %s\n", err);
-            ts_config_free(cfg);
-            free(cfg);
-            return 1;
-        }
-        specs[nspecs++] = (ts_listener_spec_t){.name = "https",
-                                               .endpoint = &cfg->https,
-                                               .type = SOCK_STREAM,
-                                               .ops = &ts_http_ops,
-                                               .tls_ctx = tls_ctx};
+    if (ts_load_certs(cfg) != TS_OK) {
+        ts_config_free(cfg);
+        free(cfg);
+        return 1;
     }
-    if (cfg->turn.set) {
-        /* STUN/TURN on one port over UDP and TCP (the UDP group goes first,
-         * so a port 0 picks the same port for both). */
-        specs[nspecs++] = (ts_listener_spec_t){
-            .name = "turn", .endpoint = &cfg->turn, .type = SOCK_DGRAM, .dgram = ts_turn_on_udp};
-        specs[nspecs++] = (ts_listener_spec_t){
-            .name = "turn", .endpoint = &cfg->turn, .type = SOCK_STREAM, .ops = &ts_turn_stream_ops};
-    }
-    if (cfg->turns.set) {
-        char err[512];
-        if (tls_ctx == NULL) {
-            tls_ctx = ts_tls_ctx_new(cfg->cert, cfg->pkey, err, sizeof(err));
-            if (tls_ctx == NULL) {
-                fprintf(stderr, "tsunagi: %s\n", err);
-                ts_config_free(cfg);
-                free(cfg);
-                return 1;
-            }
-        }
-        if (ts_turn_dtls_init(cfg->cert, cfg->pkey, err, sizeof(err)) != TS_OK) {
-            fprintf(stderr, "tsunagi: %s\n", err);
-            ts_tls_ctx_free(tls_ctx);
-            ts_config_free(cfg);
-            free(cfg);
-            return 1;
-        }
-        /* DTLS on the UDP side of the same port, which goes first (as --turn's). */
-        specs[nspecs++] = (ts_listener_spec_t){.name = "turns",
-                                               .endpoint = &cfg->turns,
-                                               .type = SOCK_DGRAM,
-                                               .dgram = ts_turn_dtls_on_udp};
-        specs[nspecs++] = (ts_listener_spec_t){.name = "turns",
-                                               .endpoint = &cfg->turns,
-                                               .type = SOCK_STREAM,
-                                               .ops = &ts_turn_stream_ops,
-                                               .tls_ctx = tls_ctx};
-    }
-    if (ts_server_init(&server, cfg, specs, nspecs) != TS_OK) {
+    tls_ctx = ts_certs_tls();
+    nspecs = ts_listener_specs(cfg, tls_ctx, specs);
+    rc = ts_server_init(&server, cfg, specs, nspecs);
+    ts_tls_ctx_free(tls_ctx); /* each listener holds its own reference */
+    if (rc != TS_OK) {
         ts_turn_dtls_shutdown();
-        ts_tls_ctx_free(tls_ctx);
+        ts_certs_free();
         ts_config_free(cfg);
         free(cfg);
         return 1;
@@ -203,7 +234,7 @@ int main(int argc, char **argv)
     ts_server_free(&server);
     ts_turn_shutdown();
     ts_turn_dtls_shutdown();
-    ts_tls_ctx_free(tls_ctx);
+    ts_certs_free();
     ts_config_free(cfg);
     free(cfg);
     return 0;

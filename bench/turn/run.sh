@@ -164,9 +164,11 @@ start_tsunagi() {
     local tag=$1 log cmd
     srv_port=$(free_udp_port)
     log=$BENCH_RAW/tsunagi-$tag.log
+    # The whole load comes from one address: tsunagi's per-address request
+    # limit (--turn-request-rate) would cut it, and coturn has none.
     # shellcheck disable=SC2206  # BENCH_TSUNAGI_ARGS is a word list on purpose
     cmd=(taskset -c "$SERVER_CPUS" "$TSUNAGI" --turn "127.0.0.1:$srv_port" --http 127.0.0.1:0
-        --threads 1 --relay-ip 127.0.0.1 --allow-loopback-peers
+        --threads 1 --relay-ip 127.0.0.1 --allow-loopback-peers --turn-request-rate 0
         --user "$USER_NAME:$USER_PASS" --realm "$REALM"
         --min-port "${RELAY_PORTS_TSUNAGI%-*}" --max-port "${RELAY_PORTS_TSUNAGI#*-}"
         --drain-timeout 1 --log-level warn

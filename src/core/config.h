@@ -83,6 +83,12 @@ typedef struct ts_config_s {
     unsigned max_bps;        /* bytes per second per allocation; 0: unlimited */
     unsigned credential_ttl; /* seconds the REST credentials handed out stay valid */
     unsigned stale_nonce;    /* seconds a TURN nonce is good for; 0: unlimited */
+
+    /* message rates: token buckets, rate per second (0: unlimited) and burst */
+    unsigned signaling_rate; /* messages per signaling client */
+    unsigned signaling_burst;
+    unsigned turn_request_rate; /* STUN requests per client address (per worker) */
+    unsigned turn_request_burst;
 } ts_config_t;
 
 /* What ts_config_load() asks the caller to do. */

@@ -121,7 +121,15 @@ static void ts_server_broadcast(ts_server_t *s, uint32_t type)
 
 void ts_server_drain(ts_server_t *s)
 {
+    __atomic_store_n(&s->draining_workers, s->nworkers, __ATOMIC_RELEASE);
     ts_server_broadcast(s, TS_MSG_DRAIN);
+}
+
+void ts_server__worker_drained(ts_server_t *s)
+{
+    /* The last one done stops them all (through their inboxes). */
+    if (__atomic_sub_fetch(&s->draining_workers, 1, __ATOMIC_ACQ_REL) == 0)
+        ts_server_stop(s);
 }
 
 void ts_server_stop(ts_server_t *s)

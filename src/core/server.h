@@ -41,6 +41,7 @@ struct ts_server_s {
     uint64_t conns_open; /* all workers; atomic, for --max-connections */
     struct ts_iplimit_s *per_ip; /* owned; connections per client address, all workers */
     int running_workers; /* atomic */
+    int draining_workers; /* atomic: workers with something left to drain */
     int64_t start_time;  /* wall clock, seconds */
 };
 
@@ -58,6 +59,8 @@ const struct sockaddr_storage *ts_server_bound(const ts_server_t *s, const char 
 
 /* Ask every worker to drain (stop accepting, finish in-flight work). */
 void ts_server_drain(ts_server_t *s);
+/* A worker has nothing left to drain (called once by each, any thread). */
+void ts_server__worker_drained(ts_server_t *s);
 /* Ask every worker to stop now. */
 void ts_server_stop(ts_server_t *s);
 /* Install a new configuration (the old one is retired, not freed). */

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "core/server.h"
+#include "tls/certs.h"
 
 #define TS_ACCEPT_BATCH      64
 #define TS_ACCEPT_BACKOFF_MS 100
@@ -104,6 +105,20 @@ static int ts_listener_admit(ts_listener_t *l, int fd, const struct sockaddr_sto
     return 0;
 }
 
+/* A SIGHUP loaded a new certificate: new connections get it; those made
+ * from the old context keep it (each SSL holds its own reference). */
+static void ts_listener_refresh_tls(ts_listener_t *l)
+{
+    unsigned gen = ts_certs_generation();
+    ts_tls_ctx_t *fresh;
+
+    if (l->tls_ctx == NULL || l->tls_gen == gen || (fresh = ts_certs_tls()) == NULL)
+        return;
+    ts_tls_ctx_free(l->tls_ctx);
+    l->tls_ctx = fresh;
+    l->tls_gen = gen;
+}
+
 static void ts_listener_on_accept(ts_loop_t *loop, ts_io_t *io, uint32_t events)
 {
     ts_listener_t *l = ts_container_of(io, ts_listener_t, io);
@@ -139,6 +154,8 @@ static void ts_listener_on_accept(ts_loop_t *loop, ts_io_t *io, uint32_t events)
             continue;
         }
         ts_net_tune_accepted(fd);
+        if (l->tls_ctx != NULL && l->tls_gen != ts_certs_generation())
+            ts_listener_refresh_tls(l);
         /* The free is deferred even when the connection fails at once, so
          * the mark is always seen by ts_worker__conn_removed(). */
         c = ts_conn_new(w, fd, (struct sockaddr *)&ss, l->ops, l->tls_ctx);
@@ -160,7 +177,8 @@ void ts_worker_add_listener(ts_worker_t *w, int fd, const ts_conn_ops_t *ops,
     l->worker = w;
     l->ops = ops;
     l->kind = ops->kind;
-    l->tls_ctx = tls_ctx;
+    l->tls_ctx = ts_tls_ctx_ref(tls_ctx);
+    l->tls_gen = ts_certs_generation();
     ts_timer_init(&l->backoff, ts_listener_on_backoff);
 }
 
@@ -186,10 +204,21 @@ void ts_worker_add_dgram(ts_worker_t *w, int fd, ts_dgram_cb cb)
     ts_timer_init(&l->backoff, ts_listener_on_backoff);
 }
 
-static void ts_worker_close_listeners(ts_worker_t *w)
+/*
+ * Stream listeners close when a drain begins: new connections are refused
+ * by the kernel from then on. Datagram sockets (dgram_too = 0) stay: the
+ * TURN clients of the allocations being drained still send through them,
+ * and even after this worker's loop has ended they stay open (unread) until
+ * the process exits, because closing one member of an SO_REUSEPORT group makes
+ * the kernel hash every client 5-tuple anew, sending the packets of other
+ * workers' allocations to the wrong worker.
+ */
+static void ts_worker_close_listeners(ts_worker_t *w, int dgram_too)
 {
     for (size_t i = 0; i < w->nlisteners; i++) {
         ts_listener_t *l = &w->listeners[i];
+        if (l->ops == NULL && !dgram_too)
+            continue;
         ts_timer_stop(&w->loop, &l->backoff);
         if (l->io.fd >= 0) {
             ts_io_stop(&w->loop, &l->io);
@@ -200,6 +229,32 @@ static void ts_worker_close_listeners(ts_worker_t *w)
 }
 
 /* ------------------------------------------------------- connections -- */
+
+/*
+ * A draining worker is done when nothing is left that it waits for. It
+ * keeps serving its UDP sockets until every worker is done (the last one
+ * stops them all), so that a newcomer's STUN Binding gets the same answer
+ * whichever worker the kernel hands it to, and Allocate the same 508.
+ */
+static void ts_worker_drained(ts_worker_t *w)
+{
+    if (w->draining == 1 && w->nconns == 0 && w->nheld == 0) {
+        w->draining = 2;
+        ts_server__worker_drained(w->server);
+    }
+}
+
+void ts_worker_hold(ts_worker_t *w)
+{
+    w->nheld++;
+}
+
+void ts_worker_release(ts_worker_t *w)
+{
+    if (w->nheld > 0)
+        w->nheld--;
+    ts_worker_drained(w);
+}
 
 uint64_t ts_worker__conn_added(ts_worker_t *w, ts_conn_t *c, int kind)
 {
@@ -225,8 +280,7 @@ void ts_worker__conn_removed(ts_worker_t *w, ts_conn_t *c, int kind)
         ts_idmap_del(&w->conns, c->id);
         w->nconns--;
         __atomic_sub_fetch(&w->server->conns_open, 1, __ATOMIC_RELAXED);
-        if (w->draining && w->nconns == 0)
-            ts_loop_stop(&w->loop);
+        ts_worker_drained(w);
     }
 }
 
@@ -244,8 +298,8 @@ static void ts_worker_on_drain_deadline(ts_loop_t *loop, ts_timer_t *t)
 {
     ts_worker_t *w = ts_container_of(t, ts_worker_t, drain_deadline);
 
-    if (w->nconns > 0)
-        ts_log_info("drain timeout: closing %zu connections", w->nconns);
+    if (w->nconns > 0 || w->nheld > 0)
+        ts_log_info("drain timeout: closing %zu connections, %zu TURN relays", w->nconns, w->nheld);
     ts_worker_close_all(w, "shutting down");
     ts_loop_stop(loop);
 }
@@ -257,7 +311,7 @@ static void ts_worker_drain(ts_worker_t *w)
     if (w->draining)
         return;
     w->draining = 1;
-    ts_worker_close_listeners(w);
+    ts_worker_close_listeners(w, 0);
     for (size_t i = 0; i < w->conns.cap; i++) {
         ts_conn_t *c = w->conns.slots[i].value;
         if (w->conns.slots[i].key == 0 || (c->flags & TS_CONN_CLOSING))
@@ -267,11 +321,8 @@ static void ts_worker_drain(ts_worker_t *w)
         else
             ts_conn_close(c, "shutting down");
     }
-    if (w->nconns == 0) {
-        ts_loop_stop(&w->loop);
-        return;
-    }
     ts_timer_start(&w->loop, &w->drain_deadline, (uint64_t)cfg->drain_timeout * 1000);
+    ts_worker_drained(w); /* nothing to wait for, maybe */
 }
 
 /* --------------------------------------------------------------- bus -- */
@@ -289,6 +340,8 @@ static void ts_worker_on_message_cb(void *ctx, ts_bus_msg_t *msg)
         ts_loop_stop(&w->loop);
         return;
     case TS_MSG_RELOAD:
+        for (size_t i = 0; i < w->nlisteners; i++)
+            ts_listener_refresh_tls(&w->listeners[i]);
         return;
     default:
         if (msg->type >= TS_MSG_USER && msg->type < TS_MSG_USER + TS_ARRAY_SIZE(w->handlers) &&
@@ -368,9 +421,12 @@ static void *ts_worker_main(void *arg)
     }
     ts_timer_start(&w->loop, &w->tick, 1000);
     ts_loop_run(&w->loop);
+    /* Whatever goes from here on (connections, relays) tells no one. */
+    if (w->draining)
+        w->draining = 2;
 
     /* Whatever is still open goes now; then run the deferred frees. */
-    ts_worker_close_listeners(w);
+    ts_worker_close_listeners(w, 0);
     ts_worker_close_all(w, "stopped");
     ts_loop_run_deferred(&w->loop);
     ts_timer_stop(&w->loop, &w->tick);
@@ -411,7 +467,9 @@ void ts_worker_free(ts_worker_t *w)
             w->locals[i].destroy(w->locals[i].ptr);
         w->locals[i].ptr = NULL;
     }
-    ts_worker_close_listeners(w);
+    ts_worker_close_listeners(w, 1);
+    for (size_t i = 0; i < w->nlisteners; i++)
+        ts_tls_ctx_free(w->listeners[i].tls_ctx);
     free(w->listeners);
     w->listeners = NULL;
     ts_inbox_close(&w->inbox);

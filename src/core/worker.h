@@ -22,7 +22,7 @@ typedef struct ts_server_s ts_server_t;
 enum ts_msg_type {
     TS_MSG_DRAIN = 1,  /* stop accepting, finish in-flight work, exit */
     TS_MSG_STOP = 2,   /* exit now */
-    TS_MSG_RELOAD = 3, /* the configuration pointer changed */
+    TS_MSG_RELOAD = 3, /* the configuration pointer (and maybe the certificate) changed */
     TS_MSG_USER = 100, /* first type for protocols: see ts_worker_on_message() */
 };
 
@@ -35,7 +35,8 @@ typedef struct {
     const ts_conn_ops_t *ops; /* stream listeners */
     ts_dgram_cb dgram;        /* datagram sockets */
     int kind; /* enum ts_proto_kind */
-    struct ssl_ctx_st *tls_ctx; /* not owned; NULL: plain TCP */
+    struct ssl_ctx_st *tls_ctx; /* one reference owned; NULL: plain TCP */
+    unsigned tls_gen;           /* the certificate generation of tls_ctx (tls/certs.h) */
     ts_timer_t backoff; /* accept paused after EMFILE/ENFILE */
 } ts_listener_t;
 
@@ -57,7 +58,8 @@ struct ts_worker_s {
     ts_metrics_t metrics;
     ts_timer_t tick;  /* once a second: the Date header, drain checks */
     ts_timer_t drain_deadline;
-    int draining;
+    int draining;       /* 1: since TS_MSG_DRAIN; 2: and nothing left (ts_worker_hold) */
+    size_t nheld;       /* not connections, yet a drain waits for them: TURN relay sockets */
     char http_date[32]; /* "Sun, 22 Nov 2026 00:45:04 GMT" */
     ts_msg_handler_t handlers[16]; /* protocol messages: type - TS_MSG_USER */
     struct {
@@ -81,6 +83,14 @@ void ts_worker_add_listener(ts_worker_t *w, int fd, const ts_conn_ops_t *ops,
 /* Take ownership of a bound datagram socket read by cb. */
 void ts_worker_add_dgram(ts_worker_t *w, int fd, ts_dgram_cb cb);
 int ts_worker_start(ts_worker_t *w);
+
+/*
+ * Something that is not a connection keeps the worker busy (a TURN relay
+ * socket: its allocation relays media with no connection of its own): a
+ * drain waits for every hold to be released, up to --drain-timeout.
+ */
+void ts_worker_hold(ts_worker_t *w);
+void ts_worker_release(ts_worker_t *w);
 
 /* Internal to the core: connections register and unregister themselves. */
 uint64_t ts_worker__conn_added(ts_worker_t *w, ts_conn_t *c, int kind);

@@ -167,6 +167,9 @@ void ts_http_metrics(ts_http_ctx_t *ctx)
             {"tsunagi_turn_dropped_total", "counter",
              "Packets dropped: malformed, unauthenticated or to a denied peer.",
              offsetof(turn_stats_t, dropped)},
+            {"tsunagi_turn_requests_rate_limited_total", "counter",
+             "STUN/TURN requests dropped unanswered over --turn-request-rate.",
+             offsetof(turn_stats_t, rate_limited)},
         };
         turn_stats_t per[256];
         int nw = TS_MIN(s->nworkers, 256);

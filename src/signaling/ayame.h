@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/ratelimit.h"
 #include "signaling/signaling.h"
 
 /* Bus message types. */
@@ -94,6 +95,8 @@ struct ts_ayame_client_s {
     char *client_id;        /* owned; NULL before register */
     char *ice;              /* owned: iceServers JSON from the webhook; NULL: ours */
     char *authz;            /* owned: authzMetadata JSON from the webhook; NULL: none */
+
+    ts_ratelimit_bucket_t rate; /* --signaling-rate, refilled by io->now */
 };
 
 /* ayame_msg.c */

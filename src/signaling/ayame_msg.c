@@ -20,6 +20,7 @@
 #include "core/common.h"
 #include "core/log.h"
 #include "signaling/ayame.h"
+#include "signaling/json_scan.h"
 #include "ws/frame.h"
 
 #define TS_AYAME_ICE_CAP 4096
@@ -53,6 +54,18 @@ void ts_ayame_fail(ts_ayame_client_t *cl, unsigned code, const char *why)
 static void ts_ayame_error(ts_ayame_client_t *cl, const char *why)
 {
     ts_ayame_fail(cl, WS_CLOSE_POLICY, why);
+}
+
+/* --signaling-rate: every message counts, pongs too, before it is parsed.
+ * Past the rate the client hears why and is closed (1008). */
+static int ts_ayame_rate_ok(ts_ayame_client_t *cl)
+{
+    const ts_config_t *cfg = cl->io->config(cl);
+
+    if (ts_ratelimit_take(&cl->rate, cfg->signaling_rate, cfg->signaling_burst, cl->io->now(cl)))
+        return 1;
+    ts_ayame_error(cl, "rate limit exceeded");
+    return 0;
 }
 
 /* reject, then close as OpenAyame does (normal closure). */
@@ -124,6 +137,7 @@ void ts_ayame_client_init(ts_ayame_client_t *cl, const ts_ayame_io_t *io, uint64
     cl->id = id;
     cl->nworkers = nworkers;
     cl->last_pong = io->now(cl);
+    ts_ratelimit_init(&cl->rate, io->config(cl)->signaling_burst, cl->last_pong);
     ts_ayame_make_ulid(cl->connection_id);
 }
 
@@ -341,47 +355,87 @@ static void ts_ayame_on_connected(ts_ayame_client_t *cl, json_t *msg, const char
 
 typedef void (*ts_ayame_handler_t)(ts_ayame_client_t *cl, json_t *msg, const char *raw, size_t len);
 
+/* Only register reads its fields through a jansson tree; the messages of a
+ * call in progress (offer, answer, candidate, pong) are checked by the scan
+ * alone and relayed as the bytes that came. */
 static const struct {
     const char *type;
     ts_ayame_handler_t fn;
+    int tree;
 } ts_ayame_handlers[] = {
-    {"register", ts_ayame_on_register},   {"pong", ts_ayame_on_pong},
-    {"offer", ts_ayame_on_relayed},       {"answer", ts_ayame_on_relayed},
-    {"candidate", ts_ayame_on_relayed},   {"bye", ts_ayame_on_bye},
-    {"connected", ts_ayame_on_connected},
+    {"register", ts_ayame_on_register, 1}, {"pong", ts_ayame_on_pong, 0},
+    {"offer", ts_ayame_on_relayed, 0},     {"answer", ts_ayame_on_relayed, 0},
+    {"candidate", ts_ayame_on_relayed, 0}, {"bye", ts_ayame_on_bye, 0},
+    {"connected", ts_ayame_on_connected, 0},
 };
 
-void ts_ayame_on_message(ts_ayame_client_t *cl, const char *data, size_t len)
+#define TS_AYAME_MAX_MEMBERS 32
+
+/* Say what is wrong with a message the scan refused; jansson words it. */
+static void ts_ayame_bad_json(ts_ayame_client_t *cl, const char *data, size_t len, int rc)
 {
     json_error_t err;
-    json_t *msg, *type;
-    const char *t;
+    json_t *msg;
     char why[160];
 
-    if (cl->state == TS_AYAME_DONE)
+    if (rc == TS_ERR_LIMIT) {
+        ts_ayame_error(cl, "a message nests deeper than 64 levels or has over 32 members");
         return;
+    }
     msg = json_loadb(data, len, 0, &err);
     if (msg == NULL) {
         snprintf(why, sizeof(why), "invalid JSON: %.100s", err.text);
         ts_ayame_error(cl, why);
+    } else if (!json_is_object(msg)) {
+        ts_ayame_error(cl, "a message is a JSON object with a string type");
+    } else {
+        ts_ayame_error(cl, "invalid JSON");
+    }
+    json_decref(msg);
+}
+
+void ts_ayame_on_message(ts_ayame_client_t *cl, const char *data, size_t len)
+{
+    ts_json_member_t members[TS_AYAME_MAX_MEMBERS];
+    const ts_json_member_t *type;
+    size_t n, tlen;
+    char t[16], why[160];
+    int rc;
+
+    if (cl->state == TS_AYAME_DONE || !ts_ayame_rate_ok(cl))
+        return;
+    rc = ts_json_scan(data, len, members, TS_ARRAY_SIZE(members), &n);
+    if (rc != TS_OK) {
+        ts_ayame_bad_json(cl, data, len, rc);
         return;
     }
-    type = json_object_get(msg, "type");
-    if (!json_is_object(msg) || !json_is_string(type)) {
+    type = ts_json_find(members, n, "type");
+    if (type == NULL || type->kind != TS_JSON_STRING) {
         ts_ayame_error(cl, "a message is a JSON object with a string type");
+        return;
+    }
+    if (ts_json_string(type, t, sizeof(t), &tlen) != TS_OK)
+        tlen = 0, t[0] = '\0'; /* too long to be a type we know */
+    for (size_t i = 0; i < TS_ARRAY_SIZE(ts_ayame_handlers); i++) {
+        json_t *msg = NULL;
+        if (strcmp(t, ts_ayame_handlers[i].type) != 0)
+            continue;
+        if (ts_ayame_handlers[i].tree && (msg = json_loadb(data, len, 0, NULL)) == NULL) {
+            /* Valid JSON that jansson cannot hold (a huge number). */
+            ts_ayame_error(cl, "a number in the message is out of range");
+            return;
+        }
+        ts_ayame_handlers[i].fn(cl, msg, data, len);
         json_decref(msg);
         return;
     }
-    t = json_string_value(type);
-    for (size_t i = 0; i < TS_ARRAY_SIZE(ts_ayame_handlers); i++) {
-        if (strcmp(t, ts_ayame_handlers[i].type) == 0) {
-            ts_ayame_handlers[i].fn(cl, msg, data, len);
-            json_decref(msg);
-            return;
+    for (size_t i = 0; i < tlen; i++) {
+        if ((unsigned char)t[i] < 0x20 || (unsigned char)t[i] > 0x7e) {
+            t[0] = '\0'; /* not echoed: the reason must stay printable */
+            break;
         }
     }
-    snprintf(why, sizeof(why), "unknown message type \"%.64s\"", t);
-    json_decref(msg);
+    snprintf(why, sizeof(why), "unknown message type \"%s\"", t);
     ts_ayame_error(cl, why);
 }
 

@@ -19,12 +19,14 @@
 
 #include "core/common.h"
 #include "core/log.h"
+#include "core/ratelimit.h"
 #include "core/server.h"
 #include "http/response.h"
 #include "ws/ws.h"
 
 #define TS_PEERJS_STASH_MAX   32           /* messages sent before OPEN, kept */
 #define TS_PEERJS_STASH_BYTES (256 * 1024) /* and their bytes */
+#define TS_PEERJS_E_RATE      "Rate limit exceeded: too many messages"
 
 enum {
     TS_PEERJS_S_PENDING = 1, /* REGISTER sent; what the client sends waits */
@@ -45,6 +47,7 @@ typedef struct {
     ts_ws_t *ws;
     ts_timer_t alive; /* --peerjs-alive-timeout, lazy: checks last_seen */
     uint64_t last_seen;
+    ts_ratelimit_bucket_t rate; /* --signaling-rate */
     int state;
     ts_peerjs_stash_t *stash; /* owned list, oldest first */
     ts_peerjs_stash_t **stash_tail;
@@ -140,6 +143,30 @@ static void ts_peerjs_stash_clear(ts_peerjs_client_t *cl)
     cl->nstash = cl->stash_bytes = 0;
 }
 
+static void ts_peerjs_unregister(ts_peerjs_client_t *cl);
+
+/* --signaling-rate: every message counts, HEARTBEATs and those sent before
+ * OPEN too. Past it the client gets an ERROR and is closed (1008); what it
+ * sends after that is ignored. */
+static int ts_peerjs_rate_ok(ts_peerjs_client_t *cl)
+{
+    ts_worker_t *w = ts_peerjs_worker(cl);
+    const ts_config_t *cfg = ts_server_config(w->server);
+    char *text;
+    size_t len;
+
+    if (ts_ratelimit_take(&cl->rate, cfg->signaling_rate, cfg->signaling_burst,
+                          ts_loop_now(&w->loop)))
+        return 1;
+    ts_peerjs_log(cl, "past --signaling-rate: closed");
+    text = ts_peerjs_error_text(TS_PEERJS_ERROR, TS_PEERJS_E_RATE, &len);
+    ts_ws_send(cl->ws, WS_OP_TEXT, text, len);
+    free(text);
+    ts_peerjs_unregister(cl);
+    ts_ws_close(cl->ws, WS_CLOSE_POLICY, TS_PEERJS_E_RATE);
+    return 0;
+}
+
 static void ts_peerjs_on_ws_message(ts_ws_t *ws, int opcode, const uint8_t *data, size_t len)
 {
     ts_peerjs_client_t *cl = ws->user;
@@ -150,6 +177,9 @@ static void ts_peerjs_on_ws_message(ts_ws_t *ws, int opcode, const uint8_t *data
         ts_ws_close(ws, WS_CLOSE_UNSUPPORTED, "binary messages are not supported");
         return;
     }
+    if ((cl->state == TS_PEERJS_S_OPEN || cl->state == TS_PEERJS_S_PENDING) &&
+        !ts_peerjs_rate_ok(cl))
+        return;
     if (cl->state == TS_PEERJS_S_OPEN) {
         ts_peerjs_act(cl, data, len);
         return;
@@ -228,6 +258,7 @@ static int ts_peerjs_on_open(ts_ws_t *ws, const http_request_t *req)
     cl->ws = ws;
     cl->stash_tail = &cl->stash;
     cl->last_seen = ts_loop_now(&w->loop);
+    ts_ratelimit_init(&cl->rate, cfg->signaling_burst, cl->last_seen);
     ts_timer_init(&cl->alive, ts_peerjs_on_alive_timer);
     if (ts_peerjs_parse_query(req->query.base, req->query.len, &cl->p) != TS_OK) {
         cl->p.id[0] = '\0';

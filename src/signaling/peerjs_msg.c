@@ -5,6 +5,7 @@
  * here touches a socket; what a message makes happen goes through the
  * ts_peerjs_io_t the caller passes (the real connection, or the fuzzer).
  */
+#include "signaling/json_scan.h"
 #include "signaling/peerjs.h"
 
 #include <pthread.h>
@@ -141,14 +142,19 @@ char *ts_peerjs_error_text(int type, const char *msg, size_t *len)
 
 /* ------------------------------------------------- client messages -- */
 
+/* A client message as the scanner sliced it (json_scan.h): nothing is
+ * copied or rebuilt but the envelope of a relayed message. */
 typedef struct {
     const ts_peerjs_io_t *io;
     void *ctx;
     const char *self;
     size_t self_len;
     int type;
-    json_t *msg;
+    const ts_json_member_t *members;
+    size_t nmembers;
 } ts_peerjs_in_t;
+
+#define TS_PEERJS_MAX_MEMBERS 32
 
 /* Tell the client what was wrong; a message that is not even a JSON object
  * with a type ends the connection (1008), anything else only gets the ERROR. */
@@ -173,32 +179,46 @@ static int ts_peerjs_on_heartbeat(ts_peerjs_in_t *in)
     return TS_OK;
 }
 
+static void ts_peerjs_put(char *out, size_t *o, const char *s, size_t n)
+{
+    memcpy(out + *o, s, n);
+    *o += n;
+}
+
 /*
  * OFFER, ANSWER, CANDIDATE, LEAVE, EXPIRE: {type, src, dst, payload} with
  * src replaced by the sender's own id (a forged src never leaves) and any
- * other member dropped, as PeerServer does.
+ * other member dropped, as PeerServer does. The payload (the SDP, the
+ * candidate) is copied as the bytes the client sent: the scan proved it is
+ * valid JSON.
  */
 static int ts_peerjs_on_relay(ts_peerjs_in_t *in)
 {
-    json_t *dst = json_object_get(in->msg, "dst");
-    json_t *payload = json_object_get(in->msg, "payload");
-    json_t *out;
+    const ts_json_member_t *dst = ts_json_find(in->members, in->nmembers, "dst");
+    const ts_json_member_t *payload = ts_json_find(in->members, in->nmembers, "payload");
+    const char *type = ts_peerjs_type_name(in->type);
+    char id[TS_PEERJS_MAX_ID + 1];
+    size_t id_len, cap, o = 0, q;
     char *text;
-    size_t len;
     int rc;
 
-    if (!json_is_string(dst) || json_string_length(dst) == 0 ||
-        json_string_length(dst) > TS_PEERJS_MAX_ID)
+    if (dst == NULL || ts_json_string(dst, id, sizeof(id), &id_len) != TS_OK || id_len == 0)
         return ts_peerjs_reject(in, "Message has no valid dst", 0);
-    out = json_object();
-    json_object_set_new(out, "type", json_string(ts_peerjs_type_name(in->type)));
-    json_object_set_new(out, "src", json_stringn(in->self, in->self_len));
-    json_object_set(out, "dst", dst);
-    if (payload != NULL)
-        json_object_set(out, "payload", payload);
-    text = ts_peerjs_dump(out, &len);
-    rc = in->io->relay(in->ctx, in->type, json_string_value(dst), json_string_length(dst), text,
-                       len);
+    cap = 64 + strlen(type) + 6 * in->self_len + dst->val_len + (payload ? payload->val_len : 0);
+    text = ts_malloc(cap);
+    ts_peerjs_put(text, &o, "{\"type\":\"", 9);
+    ts_peerjs_put(text, &o, type, strlen(type));
+    ts_peerjs_put(text, &o, "\",\"src\":", 8);
+    q = ts_json_quote(text + o, cap - o, in->self, in->self_len);
+    o += q;
+    ts_peerjs_put(text, &o, ",\"dst\":", 7);
+    ts_peerjs_put(text, &o, dst->val, dst->val_len);
+    if (payload != NULL) {
+        ts_peerjs_put(text, &o, ",\"payload\":", 11);
+        ts_peerjs_put(text, &o, payload->val, payload->val_len);
+    }
+    ts_peerjs_put(text, &o, "}", 1);
+    rc = in->io->relay(in->ctx, in->type, id, id_len, text, o);
     free(text);
     if (rc != TS_OK) {
         in->io->log(in->ctx, "bus full: closing the sender");
@@ -219,37 +239,35 @@ static const struct {
 int ts_peerjs_on_message(const ts_peerjs_io_t *io, void *ctx, const char *self, size_t self_len,
                          const uint8_t *data, size_t len)
 {
-    ts_peerjs_in_t in = {io, ctx, self, self_len, -1, NULL};
-    json_error_t err;
-    const char *name;
-    int rc = -1;
+    ts_json_member_t members[TS_PEERJS_MAX_MEMBERS];
+    ts_peerjs_in_t in = {io, ctx, self, self_len, -1, members, 0};
+    const ts_json_member_t *type;
+    char name[16];
+    size_t name_len;
+    int rc;
 
     if (len > TS_PEERJS_MAX_MESSAGE) {
         io->log(ctx, "message too big");
         io->close(ctx, WS_CLOSE_TOO_BIG, "message too big");
         return TS_ERR_LIMIT;
     }
-    in.msg = json_loadb((const char *)data, len, 0, &err);
-    if (!json_is_object(in.msg)) {
-        json_decref(in.msg);
+    rc = ts_json_scan((const char *)data, len, members, TS_ARRAY_SIZE(members), &in.nmembers);
+    if (rc == TS_ERR_LIMIT)
+        return ts_peerjs_reject(&in, "Invalid message: nested too deep or too many members", 1);
+    if (rc != TS_OK)
         return ts_peerjs_reject(&in, "Invalid message: not a JSON object", 1);
-    }
-    name = json_string_value(json_object_get(in.msg, "type"));
-    if (name == NULL) {
-        json_decref(in.msg);
+    type = ts_json_find(members, in.nmembers, "type");
+    if (type == NULL || type->kind != TS_JSON_STRING)
         return ts_peerjs_reject(&in, "Invalid message: no type", 1);
-    }
-    for (size_t i = 0; i < TS_ARRAY_SIZE(ts_peerjs_handlers); i++) {
-        if (strcmp(name, ts_peerjs_type_names[ts_peerjs_handlers[i].type]) == 0) {
-            in.type = ts_peerjs_handlers[i].type;
-            rc = ts_peerjs_handlers[i].handler(&in);
-            break;
+    if (ts_json_string(type, name, sizeof(name), &name_len) == TS_OK) {
+        for (size_t i = 0; i < TS_ARRAY_SIZE(ts_peerjs_handlers); i++) {
+            if (strcmp(name, ts_peerjs_type_names[ts_peerjs_handlers[i].type]) == 0) {
+                in.type = ts_peerjs_handlers[i].type;
+                return ts_peerjs_handlers[i].handler(&in);
+            }
         }
     }
-    if (in.type < 0)
-        rc = ts_peerjs_reject(&in, "Unknown message type", 0);
-    json_decref(in.msg);
-    return rc;
+    return ts_peerjs_reject(&in, "Unknown message type", 0);
 }
 
 /* ----------------------------------------------------------- query -- */

@@ -57,6 +57,13 @@ void ts_tls_ctx_free(ts_tls_ctx_t *ctx)
     SSL_CTX_free(ctx);
 }
 
+ts_tls_ctx_t *ts_tls_ctx_ref(ts_tls_ctx_t *ctx)
+{
+    if (ctx != NULL)
+        SSL_CTX_up_ref(ctx);
+    return ctx;
+}
+
 ts_tls_t *ts_tls_new(ts_tls_ctx_t *ctx, int fd)
 {
     SSL *ssl = SSL_new(ctx);

@@ -17,6 +17,8 @@ typedef struct ssl_st ts_tls_t;         /* SSL */
  * NULL on failure, with a one-line reason in err. */
 ts_tls_ctx_t *ts_tls_ctx_new(const char *cert, const char *pkey, char *err, size_t errlen);
 void ts_tls_ctx_free(ts_tls_ctx_t *ctx);
+/* Another reference to ctx (SSL_CTX_up_ref), released with ts_tls_ctx_free. */
+ts_tls_ctx_t *ts_tls_ctx_ref(ts_tls_ctx_t *ctx);
 
 /* A server-side session on fd. */
 ts_tls_t *ts_tls_new(ts_tls_ctx_t *ctx, int fd);

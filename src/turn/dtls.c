@@ -40,6 +40,7 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "core/server.h"
+#include "tls/certs.h"
 #include "tls/dtls.h"
 #include "turn/net.h"
 
@@ -85,7 +86,9 @@ typedef struct ts_dtls_sess_s {
 
 struct ts_dtls_s {
     ts_worker_t *w;
-    SSL *listener; /* owned: the stateless cookie exchange */
+    ts_dtls_ctx_t *ctx; /* one reference owned: what new sessions are made from */
+    unsigned ctx_gen;   /* its certificate generation (tls/certs.h) */
+    SSL *listener;      /* owned: the stateless cookie exchange */
     ts_dtls_ep_t lep;
     BIO_ADDR *listen_peer;  /* owned: DTLSv1_listen's out parameter */
     ts_dtls_sess_t **table; /* owned array of chains */
@@ -110,7 +113,6 @@ struct ts_dtls_s {
     uint8_t plain[16384 + 256]; /* one record's plaintext */
 };
 
-static ts_dtls_ctx_t *ts_dtls_ctx;
 static BIO_METHOD *ts_dtls_bio_method;
 
 /* ----------------------------------------------------------------- BIO -- */
@@ -188,10 +190,10 @@ static void ts_dtls_bio_method_make(void)
     ts_dtls_bio_method = m;
 }
 
-/* An SSL for ep with a BIO of this file's. */
+/* An SSL for ep with a BIO of this file's, from the worker's context. */
 static SSL *ts_dtls_ssl_new(ts_dtls_ep_t *ep)
 {
-    SSL *ssl = SSL_new(ts_dtls_ctx);
+    SSL *ssl = SSL_new(ep->d->ctx);
     BIO *bio = BIO_new(ts_dtls_bio_method);
 
     if (ssl == NULL || bio == NULL) {
@@ -510,6 +512,11 @@ static void ts_dtls_hello(ts_dtls_t *d, const uint8_t *data, size_t len)
     int rc;
 
     /* A DTLS handshake record (22, version 254.x) holding a ClientHello (1). */
+    /* Shutting down: no new sessions, as a closed TCP listener takes none. */
+    if (d->w->draining) {
+        ts_metric_add(d->stats.dropped, 1);
+        return;
+    }
     if (len < 13 + 12 || data[0] != 22 || data[1] != 0xfe || data[13] != 1) {
         ts_metric_add(d->stats.dropped, 1);
         ts_log_debug("dtls: peer=%s: %zu bytes that are not a ClientHello dropped",
@@ -555,6 +562,8 @@ static void *ts_dtls_state_new(void)
     d->nbuckets = 256;
     d->seed = 0xcbf29ce484222325ull ^ (ts_now_ms() * 0x9E3779B97F4A7C15ull);
     d->table = ts_calloc(d->nbuckets, sizeof(*d->table));
+    d->ctx_gen = ts_certs_generation();
+    d->ctx = ts_certs_dtls();
     d->listener = ts_dtls_ssl_new(&d->lep);
     if ((d->listen_peer = BIO_ADDR_new()) == NULL) {
         ts_log_error("dtls: out of memory");
@@ -584,6 +593,7 @@ static void ts_dtls_state_free(void *ptr)
     }
     free(d->table);
     SSL_free(d->listener);
+    ts_dtls_ctx_free(d->ctx);
     BIO_ADDR_free(d->listen_peer);
     free(d);
 }
@@ -632,10 +642,30 @@ static int ts_dtls_recv_batch(ts_dtls_t *d, int fd)
     return n;
 }
 
+/* A SIGHUP loaded a new certificate: new sessions are made from it (the
+ * listener SSL keeps nothing between datagrams, so it is simply replaced);
+ * sessions made before keep the context they hold a reference to. */
+static void ts_dtls_refresh(ts_dtls_t *d)
+{
+    unsigned gen = ts_certs_generation();
+    ts_dtls_ctx_t *fresh;
+
+    if (d->ctx_gen == gen)
+        return;
+    d->ctx_gen = gen;
+    if ((fresh = ts_certs_dtls()) == NULL)
+        return;
+    ts_dtls_ctx_free(d->ctx);
+    d->ctx = fresh;
+    SSL_free(d->listener);
+    d->listener = ts_dtls_ssl_new(&d->lep);
+}
+
 void ts_turn_dtls_on_udp(ts_worker_t *w, int fd)
 {
     ts_dtls_t *d = ts_dtls_state(w);
 
+    ts_dtls_refresh(d);
     d->lep.fd = fd;
     ts_dtls_local(d, fd, &d->lep.tuple);
     for (int round = 0; round < TS_DTLS_READS; round++) {
@@ -683,20 +713,15 @@ void ts_turn_dtls_send(ts_worker_t *w, const turn_client_t *client, const uint8_
 
 /* -------------------------------------------------------------- process -- */
 
-int ts_turn_dtls_init(const char *cert, const char *pkey, char *err, size_t errlen)
+void ts_turn_dtls_init(void)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
 
     pthread_once(&once, ts_dtls_bio_method_make);
-    if (ts_dtls_ctx == NULL && (ts_dtls_ctx = ts_dtls_ctx_new(cert, pkey, err, errlen)) == NULL)
-        return TS_ERR_CONFIG;
-    return TS_OK;
 }
 
 void ts_turn_dtls_shutdown(void)
 {
-    ts_dtls_ctx_free(ts_dtls_ctx);
-    ts_dtls_ctx = NULL;
     BIO_meth_free(ts_dtls_bio_method);
     ts_dtls_bio_method = NULL;
 }

@@ -20,9 +20,9 @@
 #define TS_DTLS_MAX_SESSIONS  16384 /* sessions, per worker (and --max-connections overall) */
 #define TS_DTLS_MTU           1200  /* the largest datagram a handshake flight is cut into */
 
-/* Make the process's DTLS context from --cert and --pkey, before the
- * workers start: TS_OK, or TS_ERR_CONFIG with a one-line reason in err. */
-int ts_turn_dtls_init(const char *cert, const char *pkey, char *err, size_t errlen);
+/* Before the workers start. Sessions are made from the DTLS context of
+ * tls/certs.h (ts_certs_load with TS_CERTS_DTLS), which SIGHUP replaces. */
+void ts_turn_dtls_init(void);
 /* After every worker is freed. */
 void ts_turn_dtls_shutdown(void);
 

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/ratelimit.h"
 #include "stun/msg.h"
 #include "turn/turn.h"
 
@@ -40,6 +41,9 @@
 #define TURN_TXN_BYTES        256  /* a longer answer is not remembered */
 #define TURN_MAX_RELAY_HANDLE (1 << 20)
 #define TURN_MAX_TCP          16 /* peer connections per TCP allocation */
+
+/* Source addresses --turn-request-rate remembers, per worker (fixed). */
+#define TURN_RATE_ENTRIES 4096
 
 #define TURN_CHANNEL_MIN 0x4000
 #define TURN_CHANNEL_MAX 0x7FFF
@@ -186,9 +190,12 @@ struct turn_server_s {
 
     uint8_t *scratch; /* owned: a relayed packet being framed */
 
+    ts_ratelimit_table_t *req_rate; /* owned: --turn-request-rate per source address */
+
     turn_tcp_t *tcp_head; /* owned list of every TCP peer connection */
     uint32_t tcp_seq;     /* the low 24 bits of the next CONNECTION-ID */
     uint8_t tag;          /* the high 8 bits of this engine's CONNECTION-IDs */
+    uint8_t draining;     /* no new allocations (turn_server_set_draining) */
 };
 
 #define TURN_TXN_BUCKETS 1024

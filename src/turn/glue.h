@@ -53,7 +53,8 @@ struct ts_turn_glue_s {
     ts_turn_relay_sock_t **relays; /* indexed by turn_relay_t; NULL: free */
     size_t nrelays;
     unsigned port_cursor;
-    int no_gso; /* the kernel refused UDP_SEGMENT once: not tried again */
+    int no_gso;   /* the kernel refused UDP_SEGMENT once: not tried again */
+    int draining; /* the engine was told (turn_server_set_draining) */
     /* EVEN-PORT: port + 1, bound by relay_open, until port_hold takes it */
     int next_fd;
     int next_family;

@@ -212,6 +212,9 @@ int turn__on_allocate(turn_req_t *r, stun_builder_t *b)
 
     if (r->alloc != NULL)
         return 437; /* a retransmission was answered from memory before this */
+    /* Shutting down: the client should take its next server (docs/turn.md). */
+    if (s->draining)
+        return 508;
     if ((rc = allocate_parse(r, &q)) != 0)
         return rc;
     turn_quota_name(r->user, r->ulen, &qname, &qlen);

@@ -360,6 +360,8 @@ static turn_relay_t ts_turn_relay_open(void *ctx, int family, uint16_t port, uns
         g->relays[id] = NULL;
         return -1;
     }
+    /* A drain waits for the relay: its allocation carries a call. */
+    ts_worker_hold(g->w);
 
     if (!g->advertised_ok[family == AF_INET6]) {
         struct sockaddr_storage *adv = &g->advertised[family == AF_INET6];
@@ -428,6 +430,7 @@ static void ts_turn_relay_close(void *ctx, turn_relay_t relay)
     /* This batch of events may still hold the socket's readiness: the loop
      * skips a stopped io, but only if its memory is still there. */
     ts_defer(&g->w->loop, &r->free);
+    ts_worker_release(g->w);
 }
 
 static void ts_turn_relay_free(ts_loop_t *loop, ts_defer_t *d)
@@ -544,6 +547,10 @@ ts_turn_glue_t *ts_turn__glue(ts_worker_t *w)
         g->cfg = cfg; /* SIGHUP installed a new configuration */
         g->advertised_ok[0] = g->advertised_ok[1] = 0;
         turn_server_set_config(g->engine, cfg);
+    }
+    if (w->draining && !g->draining) {
+        g->draining = 1;
+        turn_server_set_draining(g->engine);
     }
     return g;
 }
@@ -694,8 +701,17 @@ int ts_turn__stream_on_read(ts_conn_t *c)
         if (c->ops != &ts_turn_stream_ops) /* ConnectionBind spliced it: bytes from here */
             return (c->flags & TS_CONN_CLOSING) ? TS_OK : c->ops->on_read(c);
     }
-    /* Longer than the longest allocation lifetime between refreshes. */
-    ts_conn_set_timeout(c, 3700 * 1000);
+    /* Draining: a client whose allocation went (Refresh with LIFETIME 0)
+     * has nothing left to do here once its answer is out. */
+    if (c->worker->draining && have_client && !turn_server_has_allocation(g->engine, &client)) {
+        ts_conn_close_after_write(c, "shutting down");
+        return TS_OK;
+    }
+    /* Longer than the longest allocation lifetime between refreshes, but
+     * only once a whole message came: part of a header and then silence is
+     * not a TURN client, and keeps the 30 s of on_open. */
+    if (have_client)
+        ts_conn_set_timeout(c, 3700 * 1000);
     return TS_OK;
 }
 
@@ -704,6 +720,19 @@ static int ts_turn_stream_on_open(ts_conn_t *c)
     /* A connection that says nothing in 30 s is not a TURN client. */
     ts_conn_set_timeout(c, 30 * 1000);
     return TS_OK;
+}
+
+/* Shutting down: a client with an allocation keeps its connection (its
+ * call's media runs through it) until the allocation goes or the drain
+ * deadline passes; any other client is closed now. */
+static void ts_turn_stream_on_shutdown(ts_conn_t *c)
+{
+    ts_turn_glue_t *g = ts_turn__glue(c->worker);
+    turn_client_t client;
+
+    ts_turn_stream_client(c, &client);
+    if (!turn_server_has_allocation(g->engine, &client))
+        ts_conn_close(c, "shutting down");
 }
 
 static void ts_turn_stream_on_close(ts_conn_t *c)
@@ -724,7 +753,7 @@ const ts_conn_ops_t ts_turn_stream_ops = {
     .on_eof = NULL,
     .on_drain = NULL,
     .on_timeout = NULL,
-    .on_shutdown = NULL,
+    .on_shutdown = ts_turn_stream_on_shutdown,
     .on_close = ts_turn_stream_on_close,
 };
 
@@ -756,5 +785,6 @@ int ts_turn_worker_stats(ts_worker_t *w, turn_stats_t *out)
     out->relayed_packets = ts_metric_get(st->relayed_packets);
     out->relayed_bytes = ts_metric_get(st->relayed_bytes);
     out->dropped = ts_metric_get(st->dropped);
+    out->rate_limited = ts_metric_get(st->rate_limited);
     return 1;
 }

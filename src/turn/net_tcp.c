@@ -103,6 +103,13 @@ static void ts_turn_pipe_on_eof(ts_conn_t *c)
     ts_conn_close_after_write(c, "closed by the remote");
 }
 
+/* Shutting down: a peer or data connection belongs to an allocation, whose
+ * relay the drain waits for; it goes with it (or at the drain deadline). */
+static void ts_turn_pipe_on_shutdown(ts_conn_t *c)
+{
+    TS_UNUSED(c);
+}
+
 static void ts_turn_pipe_on_close(ts_conn_t *c)
 {
     ts_turn_glue_t *g = ts_turn__glue(c->worker);
@@ -119,6 +126,7 @@ static const ts_conn_ops_t ts_turn_pipe_ops = {
     .on_read = ts_turn_pipe_on_read,
     .on_eof = ts_turn_pipe_on_eof,
     .on_drain = ts_turn_pipe_on_drain,
+    .on_shutdown = ts_turn_pipe_on_shutdown,
     .on_close = ts_turn_pipe_on_close,
 };
 

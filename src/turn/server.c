@@ -162,6 +162,7 @@ turn_server_t *turn_server_new(const ts_config_t *cfg, const turn_io_t *io)
     turn__allocs_init(s);
     s->txn_buckets = ts_calloc(TURN_TXN_BUCKETS, sizeof(*s->txn_buckets));
     s->scratch = ts_malloc(TURN_SCRATCH);
+    s->req_rate = ts_ratelimit_table_new(TURN_RATE_ENTRIES);
     userhashes_build(s);
     return s;
 }
@@ -184,6 +185,7 @@ void turn_server_free(turn_server_t *s)
     free(s->txn_buckets);
     free(s->userhashes);
     free(s->scratch);
+    ts_ratelimit_table_free(s->req_rate);
     if (s->own_shared)
         turn_shared_free(s->shared);
     free(s);
@@ -194,6 +196,11 @@ void turn_server_set_config(turn_server_t *s, const ts_config_t *cfg)
     s->cfg = cfg;
     userhashes_build(s);
     turn__allocs_refilter(s);
+}
+
+void turn_server_set_draining(turn_server_t *s)
+{
+    s->draining = 1;
 }
 
 void turn_server_set_shared(turn_server_t *s, turn_shared_t *sh)
@@ -713,6 +720,29 @@ static void on_request(turn_server_t *s, const turn_client_t *client, const stun
         s->io.tcp_splice(s->io.ctx, r.bind->data_conn, r.bind->peer_conn);
 }
 
+/*
+ * --turn-request-rate, decided on the header alone, before the message is
+ * even parsed: a flood costs a hash lookup per packet. The class bits say
+ * request (RFC 8489 5; a classic RFC 3489 request has them too). Over the
+ * limit the request is dropped without a word: over UDP the source may be
+ * forged, and any answer would amplify. Indications and ChannelData (media
+ * of allocations made already) never reach this.
+ */
+static int request_allowed(turn_server_t *s, const turn_client_t *client, const uint8_t *data,
+                           size_t len)
+{
+    const ts_config_t *cfg = s->cfg;
+
+    if (len < STUN_HEADER_LEN || (data[0] & 0xc0) != 0 || (data[0] & 0x01) || (data[1] & 0x10))
+        return 1;
+    if (ts_ratelimit_table_take(s->req_rate, (const struct sockaddr *)&client->peer,
+                                cfg->turn_request_rate, cfg->turn_request_burst,
+                                s->io.now_ms(s->io.ctx)))
+        return 1;
+    s->stats.rate_limited++;
+    return 0;
+}
+
 void turn_server_on_client(turn_server_t *s, const turn_client_t *client, const uint8_t *data,
                            size_t len)
 {
@@ -722,6 +752,8 @@ void turn_server_on_client(turn_server_t *s, const turn_client_t *client, const 
         turn__channel_data(s, client, data, len);
         return;
     }
+    if (!request_allowed(s, client, data, len))
+        return;
     if (stun_msg_parse(data, len, &m) != TS_OK) {
         turn__drop(s);
         return;

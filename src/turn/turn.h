@@ -105,6 +105,9 @@ typedef struct turn_server_s turn_server_t;
 turn_server_t *turn_server_new(const ts_config_t *cfg, const turn_io_t *io);
 void turn_server_free(turn_server_t *s);
 void turn_server_set_config(turn_server_t *s, const ts_config_t *cfg);
+/* The process is shutting down: Allocates are refused with 508 from now on,
+ * while the allocations made before keep working until they go (docs/turn.md). */
+void turn_server_set_draining(turn_server_t *s);
 
 /*
  * What the engines of all workers share: the --user-quota and --total-quota
@@ -122,7 +125,8 @@ void turn_shared_free(turn_shared_t *sh);
 void turn_server_set_shared(turn_server_t *s, turn_shared_t *sh);
 
 /* A datagram, or one framed message of a stream, from a client: a STUN
- * message or ChannelData. Malformed input is dropped without an answer. */
+ * message or ChannelData. Malformed input is dropped without an answer, and
+ * so is a request past --turn-request-rate for its source address. */
 void turn_server_on_client(turn_server_t *s, const turn_client_t *client, const uint8_t *data,
                            size_t len);
 /* A datagram that arrived on a relay socket from peer. */
@@ -159,7 +163,8 @@ typedef struct {
     uint64_t auth_failures;   /* 401 answered to a request that carried credentials */
     uint64_t relayed_packets; /* peer <-> client, both ways */
     uint64_t relayed_bytes;
-    uint64_t dropped; /* malformed, unauthenticated or filtered packets */
+    uint64_t dropped;      /* malformed, unauthenticated or filtered packets */
+    uint64_t rate_limited; /* requests dropped over --turn-request-rate */
 } turn_stats_t;
 const turn_stats_t *turn_server_stats(const turn_server_t *s);
 

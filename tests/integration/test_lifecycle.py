@@ -1,4 +1,4 @@
-"""Signals (SIGTERM drain, SIGHUP reload) and --max-connections.
+"""Signals (SIGTERM drain, with TURN allocations too; SIGHUP reload) and --max-connections.
 
 Each test runs its own server, since most of them end it.
 """
@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import sys
 import tempfile
 import time
@@ -337,6 +338,185 @@ class MaxConnections(ServerPerTest):
         self.assertEqual(r.status, 200)
         refused = tsunagi.parse_metrics(r.body.decode())["tsunagi_connections_refused_total"]
         self.assertGreaterEqual(refused, 1)
+
+
+# ------------------------------------------------------- TURN and drain --
+
+TURN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "turn")
+sys.path.insert(0, TURN_DIR)
+import stunclient as stun  # noqa: E402
+from turnharness import TurnServer  # noqa: E402
+
+TURN_USER, TURN_PASS = "drain", "drain-pw"
+
+
+def ws_open(port, path):
+    """A raw WebSocket client on path (handshake done): the socket."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(("GET %s HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+               % path).encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        if not chunk:
+            raise AssertionError("WebSocket handshake: connection closed after %r" % head)
+        head += chunk
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise AssertionError("WebSocket handshake refused: %r" % head[:200])
+    return s
+
+
+def ws_close_code(s, timeout=3):
+    """Read frames until a Close: its status code (None: the stream ended first)."""
+    s.settimeout(timeout)
+    buf = b""
+    while True:
+        if len(buf) >= 2:
+            op, n = buf[0] & 0x0F, buf[1] & 0x7F
+            if n < 126 and len(buf) >= 2 + n:
+                if op == 0x8:
+                    return struct.unpack("!H", buf[2:4])[0] if n >= 2 else 0
+                buf = buf[2 + n:]
+                continue
+        data = s.recv(4096)
+        if not data:
+            return None
+        buf += data
+
+
+class TurnRelay:
+    """A UDP peer and a TURN client whose allocation relays to it over a channel."""
+
+    CHANNEL = 0x4001
+
+    def __init__(self, srv, proto="udp", user=TURN_USER, password=TURN_PASS):
+        self.peer = stun.udp_peer()
+        self.client = stun.Client(srv.turn_port if proto == "udp" else srv.turn_tcp_port, proto,
+                                  user=user, password=password)
+        r = self.client.allocate()
+        if r.cls != stun.SUCCESS:
+            raise AssertionError("Allocate refused: %r" % r)
+        self.relay = r.xor_addr(stun.XOR_RELAYED_ADDRESS)
+        r = self.client.channel_bind(self.CHANNEL, *self.peer.getsockname())
+        if r.cls != stun.SUCCESS:
+            raise AssertionError("ChannelBind refused: %r" % r)
+
+    def roundtrip(self, tag, timeout=1.0):
+        """Client -> peer and peer -> client once; True when both arrive."""
+        out = b"to-peer " + tag
+        self.client.send_channel(self.CHANNEL, out)
+        got = stun.recv_or_none(self.peer, timeout)
+        if got is None or got[0] != out:
+            return False
+        back = b"to-client " + tag
+        self.peer.sendto(back, tuple(self.relay))
+        try:
+            kind, number, payload = self.client.recv_data(timeout)
+        except (stun.Timeout, EOFError):
+            return False
+        return (kind, number, payload) == ("channel", self.CHANNEL, back)
+
+    def close(self):
+        self.client.close()
+        self.peer.close()
+
+
+class TurnDrain(ServerPerTest):
+    """SIGTERM with TURN allocations: they keep relaying until they go or
+    --drain-timeout passes; nothing new is taken meanwhile."""
+
+    def start_turn(self, *args):
+        srv = TurnServer("--drain-timeout", *args, users=["%s:%s" % (TURN_USER, TURN_PASS)],
+                         loopback=True, log_level="debug")
+        self.servers.append(srv)
+        return srv.start()
+
+    def relay(self, srv, proto="udp"):
+        r = TurnRelay(srv, proto)
+        self.addCleanup(r.close)
+        self.assertTrue(r.roundtrip(b"before"), "the relay did not work before SIGTERM")
+        return r
+
+    def test_udp_allocation_relays_until_deadline(self):
+        srv = self.start_turn("2", "--echo")
+        relay = self.relay(srv)
+        ws = ws_open(srv.port, "/echo")
+        peerjs = ws_open(srv.port, "/peerjs/peerjs?key=peerjs&id=drainee&token=t")
+        self.socks += [ws, peerjs]
+        t0 = time.monotonic()
+        srv.signal(signal.SIGTERM)
+        # WebSocket clients are told at once that the server goes away
+        # (PeerJS has no goodbye message of its own: only the Close).
+        self.assertEqual(ws_close_code(ws), 1001)
+        self.assertEqual(ws_close_code(peerjs), 1001)
+        # Listeners stop accepting at once: TCP is refused (HTTP and TURN).
+        for port in (srv.port, srv.turn_tcp_port):
+            with self.assertRaises(ConnectionRefusedError, msg="port %d still accepts" % port):
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        # A newcomer's Binding is still answered, its Allocate refused with
+        # 508, by whichever worker the kernel hands it to (several source
+        # ports: the idle worker, done draining, answers too).
+        for _ in range(6):
+            late = stun.Client(srv.turn_port, user=TURN_USER, password=TURN_PASS)
+            self.addCleanup(late.close)
+            self.assertEqual(late.binding().cls, stun.SUCCESS)
+            r = late.allocate()
+            self.assertEqual((r.cls, r.code()), (stun.ERROR, 508), r)
+        # The call in progress keeps its media, Refresh and permissions.
+        r = relay.client.refresh(600)
+        self.assertEqual(r.cls, stun.SUCCESS, r)
+        self.assertEqual(relay.client.create_permission("127.0.0.1").cls, stun.SUCCESS)
+        n = 0
+        while time.monotonic() - t0 < 1.6:
+            n += 1
+            self.assertTrue(relay.roundtrip(b"drain %d" % n),
+                            "relay cut %.2f s after SIGTERM" % (time.monotonic() - t0))
+            time.sleep(0.1)
+        self.assertTrue(srv.running(), "exited before the drain deadline")
+        took = self.assert_exit_within(srv, 3, t0)
+        self.assertGreaterEqual(took, 1.8, "did not wait for the allocation")
+        srv.wait_for_log(r"drain timeout: closing \d+ connections, 1 TURN relays", timeout=1)
+
+    def test_refresh_zero_ends_the_drain(self):
+        # The last allocation going (LIFETIME 0) is the end of the drain.
+        srv = self.start_turn("10")
+        udp = self.relay(srv)
+        tcp = self.relay(srv, "tcp")
+        t0 = time.monotonic()
+        srv.signal(signal.SIGTERM)
+        time.sleep(0.5)
+        self.assertTrue(udp.roundtrip(b"udp") and tcp.roundtrip(b"tcp"))
+        self.assertEqual(udp.client.refresh(0).cls, stun.SUCCESS)
+        time.sleep(0.3)
+        self.assertTrue(srv.running(), "exited with a TCP allocation left")
+        self.assertTrue(tcp.roundtrip(b"tcp again"), "the TCP allocation stopped relaying")
+        self.assertEqual(tcp.client.refresh(0).cls, stun.SUCCESS)
+        # Its connection has nothing left to carry: closed after the answer.
+        self.assertTrue(tcp.client.t.closed(2), "TURN TCP connection kept open")
+        took = self.assert_exit_within(srv, 3, t0)
+        self.assertLess(took, 3, "waited for the drain deadline")
+
+    def test_idle_turn_server_exits_promptly(self):
+        # No allocation: nothing to wait for (a TCP client without one is closed).
+        srv = self.start_turn("10")
+        idle = stun.Client(srv.turn_tcp_port, "tcp")
+        self.addCleanup(idle.close)
+        self.assertEqual(idle.binding().cls, stun.SUCCESS)
+        t0 = time.monotonic()
+        srv.signal(signal.SIGTERM)
+        self.assertTrue(idle.t.closed(2), "TURN TCP client without allocation kept")
+        self.assert_exit_within(srv, 1.5, t0)
+
+    def test_second_sigterm_cuts_allocations(self):
+        srv = self.start_turn("30")
+        relay = self.relay(srv)
+        srv.signal(signal.SIGTERM)
+        time.sleep(0.3)
+        self.assertTrue(relay.roundtrip(b"held"))
+        t0 = time.monotonic()
+        srv.signal(signal.SIGTERM)
+        self.assert_exit_within(srv, 1, t0)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,10 @@ import http.server
 import json
 import os
 import re
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -521,6 +523,112 @@ class AyamePing(tsunagi.OneServerPerClass):
             self.assertLess(took, 4.5)
             self.assertEqual(await waiter, {"type": "bye"})
         arun(go())
+
+
+class AyameRateLimit(tsunagi.OneServerPerClass):
+    """--signaling-rate 20 --signaling-burst 10: a burst past it gets an error
+    and Close 1008, the peer hears only bye; a steady pace under the rate
+    passes; SIGHUP changes the limit for clients already connected."""
+
+    RATE, BURST = 20, 10
+    server_args = ("--signaling-rate", str(RATE), "--signaling-burst", str(BURST))
+
+    def test_burst_past_the_limit_closes(self):
+        async def go():
+            a, b, _, _ = await pair(self.server, "rate-burst")
+            # register took a token; 40 candidates back to back are far past
+            # the remaining 9 (plus 20 a second).
+            t0 = time.monotonic()
+            for i in range(40):
+                try:
+                    await a.send(json.dumps({"type": "candidate", "ice": {"n": i}}))
+                except websockets.ConnectionClosed:
+                    break
+            sent_in = time.monotonic() - t0
+            code, got = await closed_with(a)
+            self.assertEqual(code, 1008)
+            self.assertEqual(a.close_reason, "rate limit exceeded")
+            self.assertEqual([json.loads(m) for m in got],
+                             [{"type": "error", "reason": "rate limit exceeded"}])
+            # b saw the candidates within the budget, in order, then bye.
+            msgs = []
+            while not msgs or msgs[-1]["type"] != "bye":
+                msgs.append(await recv_json(b))
+            cands = [m["ice"]["n"] for m in msgs if m["type"] == "candidate"]
+            self.assertEqual(msgs[-1], {"type": "bye"})
+            self.assertEqual(cands, list(range(len(cands))))
+            self.assertGreaterEqual(len(cands), self.BURST - 1)
+            self.assertLessEqual(len(cands), self.BURST - 1 + int(sent_in * self.RATE) + 1)
+            await b.close()
+        arun(go())
+        self.assertRegex(self.server.log(), r"ayame: rate limit exceeded")
+
+    def test_pongs_count_too(self):
+        async def go():
+            a, _ = await register(self.server, "rate-pong")
+            for _ in range(40):
+                try:
+                    await a.send('{"type":"pong"}')
+                except websockets.ConnectionClosed:
+                    break
+            code, got = await closed_with(a)
+            self.assertEqual(code, 1008)
+            self.assertIn({"type": "error", "reason": "rate limit exceeded"},
+                          [json.loads(m) for m in got])
+        arun(go())
+
+    def test_steady_pace_under_the_rate_passes(self):
+        async def go():
+            a, b, _, _ = await pair(self.server, "rate-steady")
+            # 3 * BURST messages at half the rate: never more than the burst.
+            for i in range(3 * self.BURST):
+                await a.send(json.dumps({"type": "candidate", "ice": {"n": i}}))
+                self.assertEqual((await recv_json(b))["ice"], {"n": i})
+                await asyncio.sleep(2.0 / self.RATE)
+            # Still open: the pair goes on.
+            await b.send('{"type":"answer","sdp":"x"}')
+            self.assertEqual(await recv_json(a), {"type": "answer", "sdp": "x"})
+            await a.close()
+            await b.close()
+        arun(go())
+
+
+class AyameRateReload(unittest.TestCase):
+    """The limit is read per message: SIGHUP applies to connected clients."""
+
+    def test_reload_changes_the_limit(self):
+        tmp = tempfile.mkdtemp(prefix="tsunagi-rate-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        path = os.path.join(tmp, "tsunagi.conf")
+        with open(path, "w") as f:
+            f.write("signaling-rate = 0\n")
+        server = tsunagi.Server("--config", path).start()
+        self.addCleanup(server.cleanup)
+
+        async def go():
+            a, b, _, _ = await pair(server, "rate-reload")
+            for i in range(200):  # unlimited
+                await a.send(json.dumps({"type": "candidate", "ice": {"n": i}}))
+            for i in range(200):
+                self.assertEqual((await recv_json(b))["ice"], {"n": i})
+            mark = len(server.log())
+            with open(path, "w") as f:
+                f.write("signaling-rate = 1\nsignaling-burst = 5\n")
+            server.signal(signal.SIGHUP)
+            server.wait_for_log("configuration reloaded", timeout=5, after=mark)
+            # The bucket is cut down to the new burst at once.
+            for i in range(10):
+                try:
+                    await a.send(json.dumps({"type": "candidate", "ice": {"n": i}}))
+                except websockets.ConnectionClosed:
+                    break
+            code, got = await closed_with(a)
+            self.assertEqual(code, 1008)
+            self.assertIn({"type": "error", "reason": "rate limit exceeded"},
+                          [json.loads(m) for m in got])
+            await b.close()
+        arun(go())
+        server.stop()
 
 
 class AyameShutdown(unittest.TestCase):

@@ -428,6 +428,79 @@ class Limit(ServerTestCase):
         arun(go())
 
 
+class RateLimit(ServerTestCase):
+    """--signaling-rate 20 --signaling-burst 10: past it an ERROR, Close 1008,
+    and the id is free again; HEARTBEATs count; a steady pace passes."""
+
+    RATE, BURST = 20, 10
+    server_args = ("--signaling-rate", str(RATE), "--signaling-burst", str(BURST))
+
+    async def flood(self, client, n, **msg):
+        t0 = time.monotonic()
+        for i in range(n):
+            try:
+                await client.send(n=i, **msg)
+            except websockets.ConnectionClosed:
+                break
+        return time.monotonic() - t0
+
+    async def refused(self, client):
+        """The ERROR the server sent (after any relayed messages), and the close code."""
+        msgs = []
+        try:
+            while True:
+                msgs.append(await client.recv())
+        except websockets.ConnectionClosed:
+            pass
+        return [m for m in msgs if m["type"] == "ERROR"], client.ws.close_code
+
+    def test_burst_past_the_limit_closes(self):
+        async def go():
+            a, b = await connected(self.server, "rl-a", "rl-b")
+            took = await self.flood(a, 40, type="CANDIDATE", dst="rl-b")
+            errors, code = await self.refused(a)
+            self.assertEqual(errors, [{"type": "ERROR", "payload": {
+                "msg": "Rate limit exceeded: too many messages"}}])
+            self.assertEqual(code, 1008)
+            got = []
+            while True:
+                try:
+                    got.append(await b.recv(timeout=0.5))
+                except asyncio.TimeoutError:
+                    break
+            self.assertTrue(all(m["type"] == "CANDIDATE" and m["src"] == "rl-a" for m in got), got)
+            self.assertGreaterEqual(len(got), self.BURST)
+            self.assertLessEqual(len(got), self.BURST + int(took * self.RATE) + 1)
+            # The refused client's id is free again, for any token.
+            (again,) = await connected(self.server, "rl-a", token="other")
+            await again.close()
+            await b.close()
+        arun(go())
+        self.assertIn("peerjs id=rl-a: past --signaling-rate: closed", self.server.log())
+
+    def test_heartbeats_count_too(self):
+        async def go():
+            (a,) = await connected(self.server, "rl-beat")
+            await self.flood(a, 40, type="HEARTBEAT")
+            errors, code = await self.refused(a)
+            self.assertEqual(len(errors), 1)
+            self.assertEqual(code, 1008)
+        arun(go())
+
+    def test_steady_pace_under_the_rate_passes(self):
+        async def go():
+            a, b = await connected(self.server, "rl-s1", "rl-s2")
+            for i in range(3 * self.BURST):
+                await a.send(type="CANDIDATE", dst="rl-s2", payload={"n": i})
+                self.assertEqual((await b.recv())["payload"], {"n": i})
+                await asyncio.sleep(2.0 / self.RATE)
+            await b.send(type="ANSWER", dst="rl-s1", payload={"sdp": "x"})
+            self.assertEqual((await a.recv())["payload"], {"sdp": "x"})
+            await a.close()
+            await b.close()
+        arun(go())
+
+
 class CrossWorker(ServerTestCase):
     """Many pairs over 4 workers: every message reaches its peer, whichever
     worker each side landed on."""

@@ -23,6 +23,7 @@ carries an HMAC under a per-process key).
 import errno
 import os
 import random
+import select
 import socket
 import struct
 import sys
@@ -998,6 +999,117 @@ class TotalQuotaTest(Base):
         self.allocated(b)
         self.assert_success(b.refresh(0))
 
+
+class RequestRateTest(Base):
+    """--turn-request-rate 5 --turn-request-burst 10: per source address,
+    requests past the burst get no answer at all and are counted; one second
+    later 5 more are answered; the media of an allocation is never limited.
+    Each test sends from a loopback address of its own (127.0.0.N), so the
+    tests do not share a budget. One worker: each worker counts on its own,
+    and the kernel spreads a client's sockets over them (docs/turn.md)."""
+
+    RATE, BURST = 5, 10
+    server_args = ("--turn-request-rate", str(RATE), "--turn-request-burst", str(BURST))
+    server_kwargs = {"users": USERS, "loopback": True, "threads": 1}
+
+    def limited(self):
+        return self.server.metrics()["tsunagi_turn_requests_rate_limited_total"]
+
+    def udp_from(self, ip):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((ip, 0))
+        s.connect(("127.0.0.1", self.server.turn_port))
+        self.closers.append(s)
+        return s
+
+    def bindings(self, *socks, n):
+        """Send n Binding requests from each socket, back to back; how many
+        were answered (waiting until 0.2 s pass without an answer)."""
+        tids = set()
+        for _ in range(n):
+            for s in socks:
+                m = sc.Message(sc.BINDING)
+                tids.add(m.tid)
+                s.send(m.encode())
+        got = 0
+        while True:
+            ready, _, _ = select.select(socks, [], [], 0.2)
+            if not ready:
+                return got
+            for s in ready:
+                r = sc.parse(s.recv(65536))
+                self.assertIn(r.tid, tids)
+                self.assertEqual(r.cls, sc.SUCCESS, r)
+                got += 1
+
+    def test_udp_burst_then_silence_then_refill(self):
+        s, s2 = self.udp_from("127.0.0.2"), self.udp_from("127.0.0.2")
+        before = self.limited()
+        # Two ports of one address share one budget: BURST answers in all.
+        t0 = time.monotonic()
+        got = self.bindings(s, s2, n=2 * self.BURST)
+        self.assertGreaterEqual(got, self.BURST)
+        self.assertLessEqual(got, self.BURST + 1 + int(self.RATE * (time.monotonic() - t0)))
+        self.assertEqual(self.limited() - before, 4 * self.BURST - got)
+        # Another address has its own.
+        self.assertEqual(self.bindings(self.udp_from("127.0.0.3"), n=self.BURST), self.BURST)
+        # A second later, RATE a second again (and what came back while the
+        # answers above were awaited).
+        time.sleep(1.0)
+        got = self.bindings(s, n=3 * self.BURST)
+        self.assertGreaterEqual(got, self.RATE)
+        self.assertLessEqual(got, 1 + int(self.RATE * (time.monotonic() - t0)))
+
+    def test_tcp_counts_too(self):
+        t = sc.Transport(self.server.turn_tcp_port, "tcp", sock=socket.create_connection(
+            ("127.0.0.1", self.server.turn_tcp_port), timeout=2, source_address=("127.0.0.4", 0)))
+        self.closers.append(t)
+        before = self.limited()
+        for _ in range(3 * self.BURST):
+            t.send_raw(sc.Message(sc.BINDING).encode())
+        got = 0
+        while True:
+            try:
+                self.assertEqual(sc.parse(t.recv_frame(0.2)).cls, sc.SUCCESS)
+            except sc.Timeout:
+                break
+            got += 1
+        self.assertGreaterEqual(got, self.BURST)
+        self.assertLess(got, 2 * self.BURST)
+        self.assertEqual(self.limited() - before, 3 * self.BURST - got)
+        self.assertFalse(t.closed(0.2), "the connection was closed")
+
+    def test_media_is_not_limited(self):
+        c = self.client()
+        c.t.close()
+        c.t = sc.Transport(self.server.turn_port, "udp", sock=self.udp_from("127.0.0.5"))
+        _, relay = self.allocated(c)  # 401, then Allocate: 2 requests
+        p = self.peer()
+        pip, pport = p.getsockname()
+        self.assert_success(c.channel_bind(0x4000, pip, pport))  # 1 more
+        # Spend the rest of the budget, and then some.
+        s = self.udp_from("127.0.0.5")
+        self.assertLess(self.bindings(s, n=2 * self.BURST), self.BURST)
+        before = self.limited()
+        t0 = time.monotonic()
+        want = {b"c%02d" % i for i in range(50)} | {b"s%02d" % i for i in range(50)}
+        for i in range(50):
+            c.send_channel(0x4000, b"c%02d" % i)
+            c.send_indication(pip, pport, b"s%02d" % i)
+        got = set()
+        while got != want:
+            r = sc.recv_or_none(p, 2)
+            self.assertIsNotNone(r, "relayed %d of 100" % len(got))
+            got.add(r[0])
+        for i in range(50):
+            p.sendto(b"p%02d" % i, relay)
+        for i in range(50):
+            self.assertEqual(c.recv_data(2), ("channel", 0x4000, b"p%02d" % i))
+        self.assertEqual(self.limited(), before)
+        # Requests from the address are still held back.
+        got = self.bindings(s, n=2 * self.BURST)
+        self.assertLessEqual(got, 1 + int(self.RATE * (time.monotonic() - t0)))
+        self.assertEqual(self.limited() - before, 2 * self.BURST - got)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

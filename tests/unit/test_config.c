@@ -198,6 +198,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.max_bps, 0);
     assert_int_equal(cfg.credential_ttl, 86400);
     assert_int_equal(cfg.stale_nonce, 600);
+    assert_int_equal(cfg.turn_request_rate, 500);
+    assert_int_equal(cfg.turn_request_burst, 1000);
     assert_int_equal(cfg.echo, 0);
     assert_null(cfg.signaling_key);
     assert_null(cfg.authn_webhook_url);
@@ -205,6 +207,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.webhook_timeout, 5);
     assert_int_equal(cfg.signaling_ping_interval, 5);
     assert_int_equal(cfg.signaling_ping_timeout, 60);
+    assert_int_equal(cfg.signaling_rate, 100);
+    assert_int_equal(cfg.signaling_burst, 1000);
     assert_string_equal(cfg.peerjs_key, "peerjs");
     assert_int_equal(cfg.peerjs_allow_discovery, 0);
     assert_int_equal(cfg.peerjs_concurrent_limit, 5000);
@@ -277,6 +281,8 @@ static const struct {
     {"max-bps", "125000"},
     {"credential-ttl", "3600"},
     {"stale-nonce", "30"},
+    {"turn-request-rate", "20"},
+    {"turn-request-burst", "40"},
     {"echo", NULL},
     {"signaling-key", "k3y"},
     {"authn-webhook-url", "http://127.0.0.1:9/authn"},
@@ -284,6 +290,8 @@ static const struct {
     {"webhook-timeout", "3"},
     {"signaling-ping-interval", "7"},
     {"signaling-ping-timeout", "90"},
+    {"signaling-rate", "7"},
+    {"signaling-burst", "21"},
     {"peerjs-key", "pk"},
     {"peerjs-allow-discovery", NULL},
     {"peerjs-concurrent-limit", "42"},
@@ -339,6 +347,8 @@ static void check_every(const ts_config_t *cfg)
     assert_int_equal(cfg->max_bps, 125000);
     assert_int_equal(cfg->credential_ttl, 3600);
     assert_int_equal(cfg->stale_nonce, 30);
+    assert_int_equal(cfg->turn_request_rate, 20);
+    assert_int_equal(cfg->turn_request_burst, 40);
     assert_int_equal(cfg->echo, 1);
     assert_string_equal(cfg->signaling_key, "k3y");
     assert_string_equal(cfg->authn_webhook_url, "http://127.0.0.1:9/authn");
@@ -346,6 +356,8 @@ static void check_every(const ts_config_t *cfg)
     assert_int_equal(cfg->webhook_timeout, 3);
     assert_int_equal(cfg->signaling_ping_interval, 7);
     assert_int_equal(cfg->signaling_ping_timeout, 90);
+    assert_int_equal(cfg->signaling_rate, 7);
+    assert_int_equal(cfg->signaling_burst, 21);
     assert_string_equal(cfg->peerjs_key, "pk");
     assert_int_equal(cfg->peerjs_allow_discovery, 1);
     assert_int_equal(cfg->peerjs_concurrent_limit, 42);
@@ -729,6 +741,9 @@ static const struct {
      "tsunagi: --total-quota: 4294967296 is not in 0..4294967295\n"},
     {{"--max-bps", "1M"}, "tsunagi: --max-bps: '1M' is not a number\n"},
     {{"--max-bps", "4294967296"}, "tsunagi: --max-bps: 4294967296 is not in 0..4294967295\n"},
+    {{"--signaling-burst", "0"}, "tsunagi: --signaling-burst: 0 is not in 1..1000000\n"},
+    {{"--turn-request-rate", "1000001"},
+     "tsunagi: --turn-request-rate: 1000001 is not in 0..1000000\n"},
     {{"--credential-ttl", "59"}, "tsunagi: --credential-ttl: 59 is not in 60..31536000\n"},
     {{"--credential-ttl", "31536001"},
      "tsunagi: --credential-ttl: 31536001 is not in 60..31536000\n"},

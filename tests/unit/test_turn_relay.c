@@ -302,6 +302,35 @@ static void test_channel_bind_and_data(void **state)
     expect_relayed(relay, PEER, 9, "s");
 }
 
+/* --turn-request-rate limits requests, never the media of an allocation. */
+static void test_request_rate_spares_media(void **state)
+{
+    turn_client_t c = udp("198.51.100.7", 40000);
+    turn_relay_t relay;
+    msg_t q;
+
+    E->cfg.turn_request_rate = 1;
+    E->cfg.turn_request_burst = 6;
+    /* Two requests each (a 401 first): the budget is spent. */
+    relay = allocate(&c);
+    assert_int_equal(permit(&c, PEER), 0);
+    assert_int_equal(bind_channel(&c, 0x4000, PEER, 6000), 0);
+    forget();
+    msg_start(&q, STUN_BINDING, STUN_REQUEST);
+    send_msg(&c, &q);
+    assert_int_equal(E->nsent, 0);
+    assert_int_equal(turn_server_stats(E->s)->rate_limited, 1);
+    for (int i = 0; i < 100; i++) {
+        channel_data(&c, 0x4000, "abc", 0);
+        send_indication(&c, PEER, 7000, "def", 0);
+        from_peer(relay, PEER, 6000, "xyz", 3);
+    }
+    assert_int_equal(E->nrel, 200);
+    assert_int_equal(E->nsent, 100);
+    expect_relayed(relay, PEER, 7000, "def");
+    assert_int_equal(turn_server_stats(E->s)->rate_limited, 1);
+}
+
 static void test_channel_bind_errors(void **state)
 {
     turn_client_t c = udp("198.51.100.7", 40000);
@@ -506,6 +535,7 @@ int main(void)
         T(test_create_permission_ipv6),
         T(test_permission_lifetime),
         T(test_channel_bind_and_data),
+        T(test_request_rate_spares_media),
         T(test_channel_bind_errors),
         T(test_channel_lifetime_and_cooldown),
         T(test_channel_rebind_same_peer_in_cooldown),

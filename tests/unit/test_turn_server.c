@@ -8,6 +8,7 @@
  * data path are in test_turn_relay.c.
  */
 #include "test_turn_fake.h"
+#include "turn/engine.h" /* the rate table's size */
 
 /* ---------------------------------------------------------------- Binding -- */
 
@@ -160,6 +161,117 @@ static void test_binding_over_tcp(void **state)
     assert_int_equal(code_of(&m), 0);
     assert_int_equal(last_sent()->client.transport, TURN_TRANSPORT_TCP);
     assert_int_equal(last_sent()->client.conn_id, 42);
+}
+
+/* ---------------------------------------------------- request rate -- */
+
+/* Binding requests from c answered, of n sent now. */
+static unsigned bindings_answered(const turn_client_t *c, unsigned n)
+{
+    unsigned before = E->nsent;
+    msg_t q;
+
+    for (unsigned i = 0; i < n; i++) {
+        msg_start(&q, STUN_BINDING, STUN_REQUEST);
+        send_msg(c, &q);
+    }
+    return E->nsent - before;
+}
+
+static void test_request_rate_limit(void **state)
+{
+    turn_client_t c = udp("198.51.100.7", 40000);
+    turn_client_t other_port = udp("198.51.100.7", 40001);
+    turn_client_t tcp = client_of(TURN_TRANSPORT_TCP, "198.51.100.7", 40002, 42);
+    turn_client_t other = udp("198.51.100.8", 40000);
+
+    E->cfg.turn_request_rate = 2;
+    E->cfg.turn_request_burst = 5;
+    /* The burst, then nothing: dropped without an answer, counted. */
+    assert_int_equal(bindings_answered(&c, 8), 5);
+    assert_int_equal(turn_server_stats(E->s)->rate_limited, 3);
+    assert_int_equal(turn_server_stats(E->s)->requests, 5); /* dropped before anything else */
+    assert_int_equal(turn_server_stats(E->s)->dropped, 0);
+    /* The address is limited, whatever its port or transport. */
+    assert_int_equal(bindings_answered(&other_port, 1), 0);
+    assert_int_equal(bindings_answered(&tcp, 1), 0);
+    /* Another address has its own budget. */
+    assert_int_equal(bindings_answered(&other, 5), 5);
+    /* 2 a second: one token every 500 ms. */
+    advance(499);
+    assert_int_equal(bindings_answered(&c, 1), 0);
+    advance(1);
+    assert_int_equal(bindings_answered(&c, 3), 1);
+    advance(10000);
+    assert_int_equal(bindings_answered(&c, 10), 5); /* refilled up to the burst only */
+    assert_int_equal(turn_server_stats(E->s)->rate_limited, 3 + 2 + 1 + 2 + 5);
+    /* SIGHUP to 0: unlimited, at once. */
+    E->cfg.turn_request_rate = 0;
+    assert_int_equal(bindings_answered(&c, 50), 50);
+}
+
+/* Every method counts, authenticated or not; a retransmission too. */
+static void test_request_rate_every_method(void **state)
+{
+    turn_client_t c = udp("198.51.100.7", 40000);
+    stun_msg_t m;
+    msg_t q;
+
+    E->cfg.turn_request_rate = 1;
+    E->cfg.turn_request_burst = 3;
+    allocate(&c); /* 401, then the Allocate: two requests */
+    msg_start(&q, STUN_REFRESH, STUN_REQUEST);
+    send_msg(&c, &q); /* 401: the third */
+    assert_int_equal(E->nsent, 3);
+    send_msg(&c, &q);
+    assert_int_equal(E->nsent, 3);
+    assert_int_equal(turn_server_stats(E->s)->rate_limited, 1);
+    advance(2000); /* a 401 to fetch the nonce, then the Refresh: two */
+    assert_int_equal(request(&c, STUN_REFRESH, NULL, NULL, &m), 0);
+    assert_int_equal(turn_server_stats(E->s)->rate_limited, 1);
+    /* Neither the RFC 3489 form nor a malformed request escapes it. */
+    {
+        uint8_t classic[20] = {0x00, 0x01, 0x00, 0x00, 0xde, 0xad, 0xbe, 0xef};
+        uint8_t bad[24] = {0x00, 0x01, 0x00, 0x04, 0x21, 0x12, 0xa4, 0x42};
+        unsigned before = E->nsent;
+        turn_server_on_client(E->s, &c, classic, sizeof(classic));
+        turn_server_on_client(E->s, &c, bad, sizeof(bad));
+        assert_int_equal(E->nsent, before);
+        assert_int_equal(turn_server_stats(E->s)->rate_limited, 3);
+    }
+}
+
+static void test_request_rate_ipv6_per_64(void **state)
+{
+    turn_client_t a = udp("2001:db8:1:2::1", 40000);
+    turn_client_t a2 = udp("2001:db8:1:2:ffff:1:2:3", 40000);
+    turn_client_t b = udp("2001:db8:1:3::1", 40000);
+
+    E->cfg.turn_request_rate = 1;
+    E->cfg.turn_request_burst = 2;
+    assert_int_equal(bindings_answered(&a, 2), 2);
+    assert_int_equal(bindings_answered(&a2, 1), 0); /* the same /64 */
+    assert_int_equal(bindings_answered(&b, 2), 2);  /* the next one */
+}
+
+/* A spray of source addresses is answered, one request each, and the table
+ * stays at its fixed size. */
+static void test_request_rate_spray_bounded(void **state)
+{
+    char ip[64];
+
+    E->cfg.turn_request_rate = 1;
+    E->cfg.turn_request_burst = 1;
+    for (unsigned i = 0; i < 3 * TURN_RATE_ENTRIES; i++) {
+        turn_client_t c;
+        snprintf(ip, sizeof(ip), "2001:db8:%x:%x::1", i >> 16, i & 0xffff);
+        c = udp(ip, 40000);
+        assert_int_equal(bindings_answered(&c, 1), 1);
+        forget();
+    }
+    assert_int_equal(turn_server_stats(E->s)->rate_limited, 0);
+    assert_true(ts_ratelimit_table_used(E->s->req_rate) <= TURN_RATE_ENTRIES);
+    assert_int_equal(ts_ratelimit_table_size(E->s->req_rate), TURN_RATE_ENTRIES);
 }
 
 /* -------------------------------------------------------- 420 and 400 -- */
@@ -925,6 +1037,24 @@ static void fill_lifetime_only(msg_t *q, void *arg)
     msg_u32(q, STUN_A_LIFETIME, (uint32_t)(uintptr_t)arg);
 }
 
+/* Shutting down: no new allocation (508), but what is there goes on. */
+static void test_draining_508(void **state)
+{
+    turn_client_t c = udp("198.51.100.7", 40000), d = udp("198.51.100.7", 40001);
+    stun_msg_t m;
+
+    allocate(&c);
+    turn_server_set_draining(E->s);
+    assert_int_equal(request(&d, STUN_ALLOCATE, fill_udp, NULL, &m), 508);
+    assert_int_equal(turn_server_stats(E->s)->allocations, 1);
+    assert_int_equal(open_relays(), 1);
+    assert_int_equal(request(&c, STUN_REFRESH, fill_lifetime_only, (void *)1200, &m), 0);
+    assert_int_equal(attr_u32(&m, STUN_A_LIFETIME), 1200);
+    assert_int_equal(request(&c, STUN_REFRESH, fill_lifetime_only, (void *)0, &m), 0);
+    assert_int_equal(turn_server_stats(E->s)->allocations, 0);
+    assert_int_equal(open_relays(), 0);
+}
+
 static void test_total_quota_508(void **state)
 {
     turn_client_t c = udp("198.51.100.7", 40000), d = udp("198.51.100.7", 40001);
@@ -1390,6 +1520,10 @@ int main(void)
         T(test_binding_rfc3489),
         T(test_binding_indication_silent),
         T(test_binding_over_tcp),
+        T(test_request_rate_limit),
+        T(test_request_rate_every_method),
+        T(test_request_rate_ipv6_per_64),
+        T(test_request_rate_spray_bounded),
         T(test_unknown_attribute_420),
         T(test_420_to_response_port),
         T(test_unknown_attributes_420_lists_what_fits),
@@ -1417,6 +1551,7 @@ int main(void)
         T(test_reservation_expires_after_30s),
         T(test_allocate_lifetimes),
         T(test_allocate_relay_failure_508),
+        T(test_draining_508),
         T(test_user_quota_486),
         T(test_total_quota_508),
         T(test_shared_quota_across_engines),
