@@ -33,6 +33,34 @@ void ts_bus_msg_free(ts_bus_msg_t *msg)
     free(msg);
 }
 
+/* The inbox the calling thread drains, if any: posts to it stay local. */
+static _Thread_local ts_inbox_t *ts_inbox_mine;
+
+static void ts_inbox_run_local(ts_loop_t *loop, ts_defer_t *d)
+{
+    ts_inbox_t *in = ts_container_of(d, ts_inbox_t, local_defer);
+    ts_bus_msg_t *msg = in->local_head;
+
+    TS_UNUSED(loop);
+    /* Messages posted while these run are queued afresh and run in a later
+     * pass of the deferred list, after these: the order of posts holds. */
+    in->local_head = NULL;
+    in->local_tail = &in->local_head;
+    while (msg != NULL) {
+        ts_bus_msg_t *next = msg->next;
+        in->local_pending--;
+        in->received++;
+        in->cb(in->ctx, msg);
+        ts_bus_msg_free(msg);
+        msg = next;
+    }
+}
+
+void ts_inbox_own(ts_inbox_t *in)
+{
+    ts_inbox_mine = in;
+}
+
 static void ts_inbox_on_event(ts_loop_t *loop, ts_io_t *io, uint32_t events)
 {
     ts_inbox_t *in = ts_container_of(io, ts_inbox_t, io);
@@ -55,6 +83,8 @@ int ts_inbox_init(ts_inbox_t *in, ts_loop_t *loop, uint32_t cap, ts_inbox_cb cb,
     if (in->io.fd < 0)
         return TS_ERR_IO;
     in->io.cb = ts_inbox_on_event;
+    in->local_tail = &in->local_head;
+    ts_defer_init(&in->local_defer, ts_inbox_run_local);
     if (loop != NULL && ts_io_start(loop, &in->io, TS_IO_READ) != TS_OK) {
         close(in->io.fd);
         in->io.fd = -1;
@@ -66,6 +96,14 @@ int ts_inbox_init(ts_inbox_t *in, ts_loop_t *loop, uint32_t cap, ts_inbox_cb cb,
 void ts_inbox_close(ts_inbox_t *in)
 {
     ts_bus_msg_t *msg = __atomic_exchange_n(&in->head, NULL, __ATOMIC_ACQUIRE);
+
+    while (in->local_head != NULL) {
+        ts_bus_msg_t *next = in->local_head->next;
+        ts_bus_msg_free(in->local_head);
+        in->local_head = next;
+    }
+    in->local_tail = &in->local_head;
+    in->local_pending = 0;
 
     while (msg != NULL) {
         ts_bus_msg_t *next = msg->next;
@@ -83,7 +121,21 @@ void ts_inbox_close(ts_inbox_t *in)
 int ts_inbox_post(ts_inbox_t *in, ts_bus_msg_t *msg)
 {
     ts_bus_msg_t *head;
-    uint32_t pending = __atomic_add_fetch(&in->pending, 1, __ATOMIC_RELAXED);
+    uint32_t pending;
+
+    if (in == ts_inbox_mine && in->loop != NULL) {
+        if (in->local_pending >= in->cap) {
+            ts_bus_msg_free(msg);
+            return TS_ERR_LIMIT;
+        }
+        msg->next = NULL;
+        *in->local_tail = msg;
+        in->local_tail = &msg->next;
+        in->local_pending++;
+        ts_defer(in->loop, &in->local_defer);
+        return TS_OK;
+    }
+    pending = __atomic_add_fetch(&in->pending, 1, __ATOMIC_RELAXED);
 
     if (pending > in->cap) {
         __atomic_sub_fetch(&in->pending, 1, __ATOMIC_RELAXED);

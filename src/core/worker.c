@@ -413,6 +413,7 @@ static void *ts_worker_main(void *arg)
     ts_worker_t *w = arg;
 
     ts_worker_self = w;
+    ts_inbox_own(&w->inbox);
     ts_log_set_worker(w->index);
     ts_loop_update_time(&w->loop);
     for (size_t i = 0; i < w->nlisteners; i++) {

@@ -145,6 +145,69 @@ static void on_arrive(ts_worker_t *w, ts_bus_msg_t *msg)
         ts_server_stop(w->server);
 }
 
+/* Posts from the inbox's own thread: never delivered inside the post, in
+ * order at the deferred point, with no eventfd wake-up; a message posted
+ * while one is delivered comes after it; the cap holds; close frees. */
+typedef struct {
+    ts_inbox_t *in;
+    uint32_t seen[8];
+    int n;
+    int reposted;
+} local_t;
+
+static void local_cb(void *ctx, ts_bus_msg_t *msg)
+{
+    local_t *l = ctx;
+    uint32_t v;
+
+    memcpy(&v, msg->data, sizeof(v));
+    l->seen[l->n++] = v;
+    if (v == 1 && !l->reposted) {
+        uint32_t again = 100;
+        l->reposted = 1;
+        assert_int_equal(ts_inbox_post(l->in, ts_bus_msg_new(TS_MSG_USER, 0, 0, &again, 4)),
+                         TS_OK);
+        assert_int_equal(l->n, 2); /* not delivered inside the post */
+    }
+}
+
+static void test_inbox_local_posts(void **state)
+{
+    ts_loop_t loop;
+    ts_inbox_t in;
+    local_t l = {.in = &in};
+    uint64_t counter;
+
+    (void)state;
+    assert_int_equal(ts_loop_init(&loop), TS_OK);
+    assert_int_equal(ts_inbox_init(&in, &loop, 4, local_cb, &l), TS_OK);
+    ts_inbox_own(&in);
+    for (uint32_t v = 0; v < 4; v++)
+        assert_int_equal(ts_inbox_post(&in, ts_bus_msg_new(TS_MSG_USER, 0, 0, &v, 4)), TS_OK);
+    assert_int_equal(l.n, 0);
+    {
+        uint32_t v = 5; /* over the cap of 4 */
+        assert_int_equal(ts_inbox_post(&in, ts_bus_msg_new(TS_MSG_USER, 0, 0, &v, 4)),
+                         TS_ERR_LIMIT);
+    }
+    /* No eventfd write for local posts. */
+    assert_true(read(in.io.fd, &counter, sizeof(counter)) < 0);
+    ts_loop_run_deferred(&loop);
+    assert_int_equal(l.n, 5);
+    assert_int_equal(l.seen[0], 0);
+    assert_int_equal(l.seen[1], 1);
+    assert_int_equal(l.seen[2], 2);
+    assert_int_equal(l.seen[3], 3);
+    assert_int_equal(l.seen[4], 100);
+    {
+        uint32_t v = 7; /* still queued when the inbox closes: freed (ASan checks) */
+        assert_int_equal(ts_inbox_post(&in, ts_bus_msg_new(TS_MSG_USER, 0, 0, &v, 4)), TS_OK);
+    }
+    ts_inbox_own(NULL);
+    ts_inbox_close(&in);
+    ts_loop_free(&loop);
+}
+
 static void test_bus_between_two_workers(void **state)
 {
     ts_config_t cfg;
@@ -174,6 +237,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mpsc_order_across_threads),
         cmocka_unit_test(test_inbox_cap),
+        cmocka_unit_test(test_inbox_local_posts),
         cmocka_unit_test(test_bus_between_two_workers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
