@@ -707,11 +707,13 @@ int ts_turn__stream_on_read(ts_conn_t *c)
         ts_conn_close_after_write(c, "shutting down");
         return TS_OK;
     }
-    /* Longer than the longest allocation lifetime between refreshes, but
-     * only once a whole message came: part of a header and then silence is
-     * not a TURN client, and keeps the 30 s of on_open. */
+    /* With an allocation: longer than the longest lifetime between
+     * refreshes. Without one (a Binding, a refused Allocate) the client gets
+     * the 30 s of on_open again from its last whole message; part of a
+     * header and then silence does not reset it. */
     if (have_client)
-        ts_conn_set_timeout(c, 3700 * 1000);
+        ts_conn_set_timeout(c, turn_server_has_allocation(g->engine, &client) ? 3700 * 1000
+                                                                             : 30 * 1000);
     return TS_OK;
 }
 
