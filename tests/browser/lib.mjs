@@ -1,0 +1,155 @@
+// Shared pieces of the browser call tests (tests/integration/test_call_*.py):
+// Debian's Chromium through playwright-core with fake media devices, a time
+// limit around every scenario, and one in-page function that reads what the
+// receiving side decoded from getStats().
+import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const HERE = dirname(fileURLToPath(import.meta.url));
+export const NODE_MODULES = join(HERE, '..', 'node_modules');
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  // Two tabs in two contexts both play media: neither may be throttled.
+  '--disable-background-timer-throttling', '--disable-renderer-backgrounding',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+export async function launch() {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, timeout: 30000 });
+}
+
+// Defined in every test page before its own scripts: callStats(pc) is the
+// report the Python tests judge (what was decoded, which pair is selected).
+const STATS_INIT = `
+window.__callStats = async function (pc) {
+  if (!pc) return null;
+  const report = await pc.getStats();
+  const out = { connectionState: pc.connectionState, iceConnectionState: pc.iceConnectionState,
+                inbound: {}, outbound: {}, pair: null };
+  let pair = null;
+  report.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
+  });
+  if (!pair) report.forEach((s) => {
+    if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
+  });
+  if (pair) {
+    const c = (id) => {
+      const x = report.get(id) || {};
+      return { type: x.candidateType, address: x.address, port: x.port, protocol: x.protocol,
+               relayProtocol: x.relayProtocol, url: x.url };
+    };
+    out.pair = { state: pair.state, local: c(pair.localCandidateId), remote: c(pair.remoteCandidateId),
+                 bytesSent: pair.bytesSent, bytesReceived: pair.bytesReceived };
+  }
+  report.forEach((s) => {
+    if (s.type === 'inbound-rtp') {
+      out.inbound[s.kind] = { packetsReceived: s.packetsReceived, bytesReceived: s.bytesReceived,
+        framesDecoded: s.framesDecoded, frameWidth: s.frameWidth,
+        totalSamplesReceived: s.totalSamplesReceived, totalAudioEnergy: s.totalAudioEnergy,
+        audioLevel: s.audioLevel };
+    } else if (s.type === 'outbound-rtp') {
+      out.outbound[s.kind] = { packetsSent: s.packetsSent, bytesSent: s.bytesSent };
+    }
+  });
+  return out;
+};`;
+
+export async function newPage(browser, log, name) {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+  const page = await context.newPage();
+  await page.addInitScript(STATS_INIT);
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') log.push(`${name} ${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => log.push(`${name} pageerror: ${e.message}`));
+  return { context, page };
+}
+
+// Serve a file from the repository at url (same origin as tsunagi, so the
+// page may open tsunagi's WebSocket and import the module).
+export async function serveFile(page, urlGlob, path, contentType) {
+  const body = readFileSync(path);
+  await page.route(urlGlob, (route) => route.fulfill({ status: 200, contentType, body }));
+}
+
+// Show a test page from the repository under tsunagi's origin. The document
+// itself must come from tsunagi: Chromium's local-network-access checks
+// block a document that a route made up (it has no address space) from
+// opening ws://127.0.0.1. So load a real (404) answer from tsunagi at
+// base/__test__/ and replace its content; the page's relative imports
+// resolve under /__test__/, where serveFile routes them.
+export async function openTestPage(page, base, htmlPath) {
+  await page.goto(base + '/__test__/');
+  await page.setContent(readFileSync(htmlPath, 'utf8'));
+}
+
+export function withTimeout(promise, ms, what) {
+  let timer;
+  const t = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error('timeout after ' + ms + ' ms: ' + what)), ms);
+  });
+  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
+}
+
+export function waitFor(page, fn, arg, ms, what) {
+  return page.waitForFunction(fn, arg, { timeout: ms, polling: 100 })
+    .catch((e) => { throw new Error('waiting for ' + what + ': ' + e.message.split('\n')[0]); });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// pcExpr: an expression, evaluated in the page, naming its RTCPeerConnection.
+export function stats(page, pcExpr) {
+  return page.evaluate((expr) => window.__callStats(eval(expr)), pcExpr);
+}
+
+// Wait until video frames and audio samples were decoded, then read again
+// gapMs later, so the test sees the counters grow: {first, second}.
+export async function mediaFlow(page, pcExpr, ms = 20000, gapMs = 2000) {
+  await waitFor(page, async (expr) => {
+    const s = await window.__callStats(eval(expr));
+    return s && s.inbound.video && s.inbound.video.framesDecoded > 0 &&
+      s.inbound.audio && s.inbound.audio.totalSamplesReceived > 0;
+  }, pcExpr, ms, 'decoded audio and video');
+  const first = await stats(page, pcExpr);
+  await sleep(gapMs);
+  const second = await stats(page, pcExpr);
+  return { first, second };
+}
+
+// Run each named scenario with its own time limit; one report per name.
+export async function runScenarios(browser, table, names, ctx, limitMs = 60000) {
+  const reports = {};
+  for (const name of names) {
+    const fn = table[name];
+    const log = [];
+    const opened = [];
+    const env = Object.assign({}, ctx, {
+      log,
+      open: async (who) => {
+        const p = await newPage(browser, log, who);
+        opened.push(p.context);
+        return p;
+      },
+    });
+    const t0 = Date.now();
+    try {
+      if (!fn) throw new Error('no scenario ' + name);
+      reports[name] = await withTimeout(fn(env), limitMs, name);
+    } catch (e) {
+      reports[name] = { error: String((e && e.stack) || e) };
+    }
+    reports[name].seconds = (Date.now() - t0) / 1000;
+    reports[name].console = log.slice(-30);
+    for (const c of opened) await c.close().catch(() => {});
+  }
+  return reports;
+}
