@@ -5,42 +5,21 @@ Each test runs its own server, since most of them end it.
 
 import os
 import re
-import shutil
 import signal
 import socket
 import struct
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tsunagi  # noqa: E402
-from tsunagi import Reader, Server, get  # noqa: E402
+from tsunagi import Reader, get  # noqa: E402
 
 
-class ServerPerTest(unittest.TestCase):
+class ServerPerTest(tsunagi.ServerPerTest):
 
-    def setUp(self):
-        self.servers = []
-        self.socks = []
-        self.tmp = tempfile.mkdtemp(prefix="tsunagi-life-")
-
-    def tearDown(self):
-        for s in self.socks:
-            s.close()
-        for srv in self.servers:
-            try:
-                if srv.running():
-                    srv.stop()
-            finally:
-                srv.cleanup()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def start(self, *args, **kwargs):
-        srv = Server(*args, **kwargs)
-        self.servers.append(srv)
-        return srv.start()
+    tmp_prefix = "tsunagi-life-"
 
     def sock(self, srv, timeout=5):
         s = srv.connect(timeout)

@@ -9,43 +9,22 @@ address than one on 127.0.0.1, which lets one machine play two clients.
 import os
 import re
 import resource
-import shutil
 import signal
 import socket
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tsunagi  # noqa: E402
-from tsunagi import Reader, Server, get  # noqa: E402
+from tsunagi import Reader, get  # noqa: E402
 
 TURN_LISTEN_RE = re.compile(r"listening on turn://127\.0\.0\.1:(\d+)")
 
 
-class LimitTest(unittest.TestCase):
+class LimitTest(tsunagi.ServerPerTest):
 
-    def setUp(self):
-        self.servers = []
-        self.socks = []
-        self.tmp = tempfile.mkdtemp(prefix="tsunagi-limits-")
-
-    def tearDown(self):
-        for s in self.socks:
-            s.close()
-        for srv in self.servers:
-            try:
-                if srv.running():
-                    srv.stop()
-            finally:
-                srv.cleanup()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def start(self, *args, **kwargs):
-        srv = Server(*args, **kwargs)
-        self.servers.append(srv)
-        return srv.start()
+    tmp_prefix = "tsunagi-limits-"
 
     def sock(self, srv, source="127.0.0.1", port=None, timeout=5):
         s = socket.create_connection(("127.0.0.1", port or srv.port), timeout=timeout,

@@ -337,6 +337,34 @@ class Reader:
                 return False
 
 
+class ServerPerTest(unittest.TestCase):
+    """A fresh server (or several) per test, started with start(); the
+    sockets a test keeps in self.socks, the servers and self.tmp go with it."""
+
+    tmp_prefix = "tsunagi-test-"
+
+    def setUp(self):
+        self.servers = []
+        self.socks = []
+        self.tmp = tempfile.mkdtemp(prefix=self.tmp_prefix)
+
+    def tearDown(self):
+        for s in self.socks:
+            s.close()
+        for srv in self.servers:
+            try:
+                if srv.running():
+                    srv.stop()
+            finally:
+                srv.cleanup()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start(self, *args, **kwargs):
+        srv = Server(*args, **kwargs)
+        self.servers.append(srv)
+        return srv.start()
+
+
 class OneServerPerClass(unittest.TestCase):
     """One server_class(*server_args, **server_kwargs) per test class,
     started before its tests; its exit must be clean."""
