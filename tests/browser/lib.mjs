@@ -50,7 +50,11 @@ window.__callStats = async function (pc) {
                  bytesSent: pair.bytesSent, bytesReceived: pair.bytesReceived };
   }
   report.forEach((s) => {
-    if (s.type === 'inbound-rtp') {
+    // A connection may hold more than one stream of a kind (a transceiver
+    // left from a renegotiation): report the one that carried the media,
+    // whatever order getStats lists them in.
+    if (s.type === 'inbound-rtp' &&
+        !((out.inbound[s.kind] || {}).bytesReceived > (s.bytesReceived || 0))) {
       out.inbound[s.kind] = { packetsReceived: s.packetsReceived, bytesReceived: s.bytesReceived,
         framesDecoded: s.framesDecoded, frameWidth: s.frameWidth,
         totalSamplesReceived: s.totalSamplesReceived, totalAudioEnergy: s.totalAudioEnergy,
