@@ -9,3 +9,12 @@ const char *ts_proto_kind_name(int kind)
     default: return "other";
     }
 }
+
+const char *ts_sig_kind_name(int kind)
+{
+    switch (kind) {
+    case TS_SIG_AYAME: return "ayame";
+    case TS_SIG_PEERJS: return "peerjs";
+    default: return "other";
+    }
+}

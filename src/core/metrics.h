@@ -10,6 +10,9 @@
 
 enum ts_proto_kind { TS_PROTO_HTTP = 0, TS_PROTO_WS, TS_PROTO_TURN, TS_PROTO_COUNT };
 
+/* The signaling protocols, a label of their counters. */
+enum ts_sig_kind { TS_SIG_AYAME = 0, TS_SIG_PEERJS, TS_SIG_COUNT };
+
 #define TS_METRICS_STATUS_MIN 100
 #define TS_METRICS_STATUS_MAX 599
 
@@ -20,8 +23,9 @@ typedef struct {
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint64_t accept_errors;
-    uint64_t conn_refused;        /* over --max-connections */
-    uint64_t conn_refused_per_ip; /* over --max-connections-per-ip */
+    uint64_t conn_refused;                   /* over --max-connections */
+    uint64_t conn_refused_per_ip;            /* over --max-connections-per-ip */
+    uint64_t sig_rate_limited[TS_SIG_COUNT]; /* clients closed over --signaling-rate */
 } ts_metrics_t;
 
 /* Single-writer increments: the owning worker only. */
@@ -40,5 +44,6 @@ static inline void ts_metrics_http_status(ts_metrics_t *m, int status)
 }
 
 const char *ts_proto_kind_name(int kind);
+const char *ts_sig_kind_name(int kind);
 
 #endif

@@ -141,6 +141,14 @@ void ts_http_metrics(ts_http_ctx_t *ctx)
                        "# TYPE tsunagi_connections_refused_per_ip_total counter\n"
                        "tsunagi_connections_refused_per_ip_total %llu\n",
                    (unsigned long long)v);
+    ts_text_printf(&t, "# HELP tsunagi_signaling_rate_limited_total Signaling clients closed "
+                       "over --signaling-rate, by protocol.\n"
+                       "# TYPE tsunagi_signaling_rate_limited_total counter\n");
+    for (int k = 0; k < TS_SIG_COUNT; k++) {
+        TS_SUM(sig_rate_limited[k]);
+        ts_text_printf(&t, "tsunagi_signaling_rate_limited_total{protocol=\"%s\"} %llu\n",
+                       ts_sig_kind_name(k), (unsigned long long)v);
+    }
 #undef TS_SUM
 
     {

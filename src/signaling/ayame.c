@@ -156,12 +156,17 @@ static int ts_ayame_on_open(ts_ws_t *ws, const http_request_t *req)
 static void ts_ayame_on_ws_message(ts_ws_t *ws, int opcode, const uint8_t *data, size_t len)
 {
     ts_ayame_conn_t *ac = ws->user;
+    uint8_t limited = ac->cl.rate_limited;
 
     if (opcode != WS_OP_TEXT) {
         ts_ayame_fail(&ac->cl, WS_CLOSE_POLICY, "binary messages are not part of Ayame");
         return;
     }
     ts_ayame_on_message(&ac->cl, (const char *)data, len);
+    /* The logic has no worker to count in (the fuzzer runs it); a client is
+     * rate-limited once, and then closing: nothing more reaches it. */
+    if (ac->cl.rate_limited && !limited)
+        ts_metric_add(ws->conn->worker->metrics.sig_rate_limited[TS_SIG_AYAME], 1);
 }
 
 static void ts_ayame_on_fail(ts_ws_t *ws, unsigned code, const char *why)

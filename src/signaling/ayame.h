@@ -90,6 +90,7 @@ struct ts_ayame_client_s {
     int nworkers;
     uint8_t state;          /* enum ts_ayame_state */
     uint8_t accepted;       /* an accept was sent: the disconnect webhook is due */
+    uint8_t rate_limited;   /* closed over --signaling-rate (ayame.c counts it) */
     char connection_id[27]; /* a ULID, as Ayame's connectionId */
     char *room_id;          /* owned; NULL before register */
     char *client_id;        /* owned; NULL before register */

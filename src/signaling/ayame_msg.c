@@ -64,6 +64,7 @@ static int ts_ayame_rate_ok(ts_ayame_client_t *cl)
 
     if (ts_ratelimit_take(&cl->rate, cfg->signaling_rate, cfg->signaling_burst, cl->io->now(cl)))
         return 1;
+    cl->rate_limited = 1;
     ts_ayame_error(cl, "rate limit exceeded");
     return 0;
 }

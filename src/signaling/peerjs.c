@@ -159,6 +159,7 @@ static int ts_peerjs_rate_ok(ts_peerjs_client_t *cl)
                           ts_loop_now(&w->loop)))
         return 1;
     ts_peerjs_log(cl, "past --signaling-rate: closed");
+    ts_metric_add(w->metrics.sig_rate_limited[TS_SIG_PEERJS], 1);
     text = ts_peerjs_error_text(TS_PEERJS_ERROR, TS_PEERJS_E_RATE, &len);
     ts_ws_send(cl->ws, WS_OP_TEXT, text, len);
     free(text);

@@ -32,6 +32,13 @@ import websockets  # noqa: E402
 import tsunagi  # noqa: E402
 
 SECRET = "ayame-test-secret"
+RATE_LIMITED = 'tsunagi_signaling_rate_limited_total{protocol="%s"}'
+
+
+def rate_limited(server):
+    """/metrics: clients closed over --signaling-rate, (ayame, peerjs)."""
+    m = server.metrics()
+    return m[RATE_LIMITED % "ayame"], m[RATE_LIMITED % "peerjs"]
 
 
 def arun(coro, timeout=60):
@@ -528,12 +535,15 @@ class AyamePing(tsunagi.OneServerPerClass):
 class AyameRateLimit(tsunagi.OneServerPerClass):
     """--signaling-rate 20 --signaling-burst 10: a burst past it gets an error
     and Close 1008, the peer hears only bye; a steady pace under the rate
-    passes; SIGHUP changes the limit for clients already connected."""
+    passes; SIGHUP changes the limit for clients already connected. Each
+    client closed for the rate counts once in /metrics, under ayame."""
 
     RATE, BURST = 20, 10
     server_args = ("--signaling-rate", str(RATE), "--signaling-burst", str(BURST))
 
     def test_burst_past_the_limit_closes(self):
+        ayame, peerjs = rate_limited(self.server)
+
         async def go():
             a, b, _, _ = await pair(self.server, "rate-burst")
             # register took a token; 40 candidates back to back are far past
@@ -562,8 +572,13 @@ class AyameRateLimit(tsunagi.OneServerPerClass):
             await b.close()
         arun(go())
         self.assertRegex(self.server.log(), r"ayame: rate limit exceeded")
+        # a only: the messages it sent after the first refused one, and b,
+        # count nothing.
+        self.assertEqual(rate_limited(self.server), (ayame + 1, peerjs))
 
     def test_pongs_count_too(self):
+        ayame, peerjs = rate_limited(self.server)
+
         async def go():
             a, _ = await register(self.server, "rate-pong")
             for _ in range(40):
@@ -576,8 +591,11 @@ class AyameRateLimit(tsunagi.OneServerPerClass):
             self.assertIn({"type": "error", "reason": "rate limit exceeded"},
                           [json.loads(m) for m in got])
         arun(go())
+        self.assertEqual(rate_limited(self.server), (ayame + 1, peerjs))
 
     def test_steady_pace_under_the_rate_passes(self):
+        before = rate_limited(self.server)
+
         async def go():
             a, b, _, _ = await pair(self.server, "rate-steady")
             # 3 * BURST messages at half the rate: never more than the burst.
@@ -591,6 +609,7 @@ class AyameRateLimit(tsunagi.OneServerPerClass):
             await a.close()
             await b.close()
         arun(go())
+        self.assertEqual(rate_limited(self.server), before)
 
 
 class AyameRateReload(unittest.TestCase):
@@ -611,6 +630,7 @@ class AyameRateReload(unittest.TestCase):
                 await a.send(json.dumps({"type": "candidate", "ice": {"n": i}}))
             for i in range(200):
                 self.assertEqual((await recv_json(b))["ice"], {"n": i})
+            self.assertEqual(rate_limited(server), (0, 0))  # 0: unlimited
             mark = len(server.log())
             with open(path, "w") as f:
                 f.write("signaling-rate = 1\nsignaling-burst = 5\n")
@@ -628,6 +648,7 @@ class AyameRateReload(unittest.TestCase):
                           [json.loads(m) for m in got])
             await b.close()
         arun(go())
+        self.assertEqual(rate_limited(server), (1, 0))
         server.stop()
 
 

@@ -430,10 +430,17 @@ class Limit(ServerTestCase):
 
 class RateLimit(ServerTestCase):
     """--signaling-rate 20 --signaling-burst 10: past it an ERROR, Close 1008,
-    and the id is free again; HEARTBEATs count; a steady pace passes."""
+    and the id is free again; HEARTBEATs count; a steady pace passes. Each
+    client closed for the rate counts once in /metrics, under peerjs."""
 
     RATE, BURST = 20, 10
     server_args = ("--signaling-rate", str(RATE), "--signaling-burst", str(BURST))
+    RATE_LIMITED = 'tsunagi_signaling_rate_limited_total{protocol="%s"}'
+
+    def rate_limited(self):
+        """/metrics: clients closed over --signaling-rate, (peerjs, ayame)."""
+        m = self.server.metrics()
+        return m[self.RATE_LIMITED % "peerjs"], m[self.RATE_LIMITED % "ayame"]
 
     async def flood(self, client, n, **msg):
         t0 = time.monotonic()
@@ -455,6 +462,8 @@ class RateLimit(ServerTestCase):
         return [m for m in msgs if m["type"] == "ERROR"], client.ws.close_code
 
     def test_burst_past_the_limit_closes(self):
+        peerjs, ayame = self.rate_limited()
+
         async def go():
             a, b = await connected(self.server, "rl-a", "rl-b")
             took = await self.flood(a, 40, type="CANDIDATE", dst="rl-b")
@@ -477,8 +486,12 @@ class RateLimit(ServerTestCase):
             await b.close()
         arun(go())
         self.assertIn("peerjs id=rl-a: past --signaling-rate: closed", self.server.log())
+        # rl-a once, however many it sent past the limit; rl-b not at all.
+        self.assertEqual(self.rate_limited(), (peerjs + 1, ayame))
 
     def test_heartbeats_count_too(self):
+        peerjs, ayame = self.rate_limited()
+
         async def go():
             (a,) = await connected(self.server, "rl-beat")
             await self.flood(a, 40, type="HEARTBEAT")
@@ -486,8 +499,11 @@ class RateLimit(ServerTestCase):
             self.assertEqual(len(errors), 1)
             self.assertEqual(code, 1008)
         arun(go())
+        self.assertEqual(self.rate_limited(), (peerjs + 1, ayame))
 
     def test_steady_pace_under_the_rate_passes(self):
+        before = self.rate_limited()
+
         async def go():
             a, b = await connected(self.server, "rl-s1", "rl-s2")
             for i in range(3 * self.BURST):
@@ -499,6 +515,7 @@ class RateLimit(ServerTestCase):
             await a.close()
             await b.close()
         arun(go())
+        self.assertEqual(self.rate_limited(), before)
 
 
 class CrossWorker(ServerTestCase):
