@@ -79,6 +79,13 @@ int ts_inbox_post(ts_inbox_t *in, ts_bus_msg_t *msg);
 /* The calling thread drains in (its worker thread, once at start). */
 void ts_inbox_own(ts_inbox_t *in);
 
+/* Nothing the owner posted to itself waits to run (owner thread only): a
+ * message handled at once cannot overtake one of its own posts. */
+static inline int ts_inbox_local_idle(const ts_inbox_t *in)
+{
+    return in->local_pending == 0;
+}
+
 /* Deliver everything queued now (owner thread; the eventfd callback calls it). */
 unsigned ts_inbox_drain(ts_inbox_t *in);
 

@@ -97,6 +97,31 @@ static void ts_peerjs_io_close(void *ctx, unsigned code, const char *reason)
     ts_ws_close(cl->ws, code, reason);
 }
 
+static ts_peerjs_client_t *ts_peerjs_client_find(ts_worker_t *w, uint64_t id);
+
+/*
+ * When this worker is dst's home and holds dst's open connection (always,
+ * with one worker), deliver at once what the home and the client handler
+ * would do through two posts to this worker: no copies, no queue. Only when
+ * none of this worker's own posts waits, so no message can overtake an
+ * earlier one (all of a pair's traffic then runs on this worker). 0: take
+ * the bus, which also handles every other case (absent dst, a full send
+ * queue) as before.
+ */
+static int ts_peerjs_relay_here(ts_worker_t *w, const char *dst, size_t dst_len, const char *text,
+                                size_t len)
+{
+    ts_peerjs_client_t *to;
+    uint64_t conn;
+
+    if (!ts_inbox_local_idle(&w->inbox) || (conn = ts_peerjs_home_conn(w, dst, dst_len)) == 0)
+        return 0;
+    to = ts_peerjs_client_find(w, conn);
+    if (to == NULL || to->state != TS_PEERJS_S_OPEN)
+        return 0;
+    return ts_ws_send(to->ws, WS_OP_TEXT, text, len) == TS_OK;
+}
+
 static int ts_peerjs_io_relay(void *ctx, int type, const char *dst, size_t dst_len,
                               const char *text, size_t len)
 {
@@ -107,6 +132,8 @@ static int ts_peerjs_io_relay(void *ctx, int type, const char *dst, size_t dst_l
                          .op = TS_PEERJS_OP_RELAY,
                          .type = (uint8_t)type};
 
+    if (ts_peerjs_relay_here(ts_peerjs_worker(cl), dst, dst_len, text, len))
+        return TS_OK;
     return ts_peerjs_to_home(ts_peerjs_worker(cl), &h, dst, cl->p.id, text);
 }
 

@@ -146,6 +146,9 @@ typedef struct ts_peerjs_shard_s ts_peerjs_shard_t;
 void ts_peerjs_home_init(ts_worker_t *w);
 /* The bus handler for TS_PEERJS_MSG_HOME. */
 void ts_peerjs_home_on_message(ts_worker_t *w, ts_bus_msg_t *msg);
+/* The connection id registered for id when w is id's home (owner thread),
+ * 0 otherwise or when id has no connection. */
+uint64_t ts_peerjs_home_conn(ts_worker_t *w, const char *id, size_t len);
 /* Registered ids of every worker as a JSON array (malloc'd); any thread. */
 char *ts_peerjs_home_list(ts_server_t *s, size_t *len);
 

@@ -361,6 +361,19 @@ static void ts_peerjs_on_relay(ts_worker_t *w, ts_peerjs_shard_t *sh, const ts_p
     ts_peerjs_maybe_remove(e);
 }
 
+uint64_t ts_peerjs_home_conn(ts_worker_t *w, const char *id, size_t len)
+{
+    ts_peerjs_shard_t *sh = ts_peerjs_shard(w);
+    ts_peerjs_entry_t *e;
+
+    /* The owner changes its shard under the lock for other threads' sake;
+     * its own reads need none. */
+    if (sh == NULL || ts_peerjs_home(id, len, w->server->nworkers) != w->index)
+        return 0;
+    e = ts_peerjs_find(sh, id, len, ts_peerjs_hash(id, len));
+    return e != NULL ? e->conn : 0;
+}
+
 void ts_peerjs_home_on_message(ts_worker_t *w, ts_bus_msg_t *msg)
 {
     ts_peerjs_shard_t *sh = ts_peerjs_shard(w);

@@ -518,6 +518,40 @@ class RateLimit(ServerTestCase):
         self.assertEqual(self.rate_limited(), before)
 
 
+class OneWorker(ServerTestCase):
+    """One worker: dst's home and dst's socket are the sender's worker, so
+    relays are delivered at once; they must keep their order, also while the
+    messages that waited for dst are being flushed to it."""
+
+    server_kwargs = {"threads": 1}
+    N = 400
+
+    def test_order_across_queue_flush(self):
+        async def go():
+            (a,) = await connected(self.server, "oa")
+
+            async def stream():
+                for n in range(self.N):
+                    await a.send(type="CANDIDATE", dst="ob", payload=n)
+                    if n % 20 == 19:
+                        await asyncio.sleep(0.005)
+
+            sender = asyncio.ensure_future(stream())
+            await asyncio.sleep(0.03)  # some wait at the home, the rest go straight
+            (b,) = await connected(self.server, "ob")
+            got = [(await b.recv())["payload"] for _ in range(self.N)]
+            await sender
+            self.assertEqual(got, list(range(self.N)))
+            # And back, in bursts much faster than one message per read.
+            for n in range(self.N):
+                await b.send(type="ANSWER", dst="oa", payload=n)
+            got = [(await a.recv())["payload"] for _ in range(self.N)]
+            self.assertEqual(got, list(range(self.N)))
+            await a.close()
+            await b.close()
+        arun(go())
+
+
 class CrossWorker(ServerTestCase):
     """Many pairs over 4 workers: every message reaches its peer, whichever
     worker each side landed on."""
