@@ -46,12 +46,25 @@ static void ts_ayame_io_close(ts_ayame_client_t *cl, unsigned code, const char *
     ts_ws_close(((ts_ayame_conn_t *)cl)->ws, code, reason);
 }
 
+static ts_ayame_client_t *ts_ayame_find(ts_worker_t *w, uint64_t id);
+
 static int ts_ayame_io_post(ts_ayame_client_t *cl, int worker, uint32_t type, uint64_t dst,
                             const void *data, size_t len)
 {
-    ts_server_t *s = ts_ayame_worker(cl)->server;
-    ts_bus_msg_t *msg = ts_bus_msg_new(type, dst, cl->id, data, (uint32_t)len);
+    ts_worker_t *w = ts_ayame_worker(cl);
+    ts_server_t *s = w->server;
+    ts_ayame_client_t *peer;
+    ts_bus_msg_t *msg;
 
+    /* A relay to a peer on this worker, when none of the worker's own posts
+     * waits (so it overtakes nothing): what the bus handler would do after
+     * this batch, done now, without a copy. */
+    if (worker < 0 && type == TS_AYAME_MSG_RELAY && ts_inbox_local_idle(&w->inbox) &&
+        (peer = ts_ayame_find(w, dst)) != NULL) {
+        ts_ayame_on_relay(peer, cl->id, data, len);
+        return TS_OK;
+    }
+    msg = ts_bus_msg_new(type, dst, cl->id, data, (uint32_t)len);
     if (worker >= 0)
         return ts_bus_send_worker(&s->bus, worker, msg);
     return ts_bus_send(&s->bus, dst, msg);

@@ -294,6 +294,38 @@ class AyameBasic(tsunagi.OneServerPerClass):
         arun(go())
 
 
+class AyameOneWorker(tsunagi.OneServerPerClass):
+    """One worker: both members sit on the room's home worker, so relays are
+    delivered at once. Bursts, many messages a read, keep their order and
+    their bytes."""
+
+    server_kwargs = {"threads": 1}
+    N = 400
+
+    def test_burst_order(self):
+        async def relayed(ws, n):
+            got = []
+            while len(got) < n:
+                raw = await recv_raw(ws)
+                if json.loads(raw).get("type") != "ping":
+                    got.append(raw)
+            return got
+
+        async def go():
+            a, b, _, _ = await pair(self.server, "one-worker-burst")
+            for src, dst in ((a, b), (b, a)):
+                sent = [json.dumps({"type": "candidate", "ice": {"candidate": "c%d" % n,
+                                                                  "sdpMid": "0",
+                                                                  "sdpMLineIndex": 0}})
+                        for n in range(self.N)]
+                for text in sent:
+                    await src.send(text)
+                self.assertEqual(await relayed(dst, self.N), sent)
+            await a.close()
+            await b.close()
+        arun(go())
+
+
 class AyameKey(tsunagi.OneServerPerClass):
     server_args = ("--signaling-key", "k3y")
 
