@@ -9,7 +9,7 @@ profile=${1:-build}
 cd "$(dirname "$0")/.."
 
 build_pkgs="build-essential cmake pkg-config libssl-dev zlib1g-dev libjansson-dev libcurl4-openssl-dev"
-test_pkgs="$build_pkgs libcmocka-dev curl python3 procps iproute2 openssl chromium python3-websockets coturn python3-aioice clang libclang-rt-14-dev"
+test_pkgs="$build_pkgs libcmocka-dev curl python3 procps iproute2 openssl chromium firefox-esr python3-websockets coturn python3-aioice clang libclang-rt-14-dev"
 fuzz_pkgs="$build_pkgs clang libclang-rt-14-dev"
 bench_pkgs="$build_pkgs wrk nginx-light gnuplot-nox python3 procps libwebsockets-dev coturn"
 

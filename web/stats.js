@@ -38,6 +38,22 @@ function candidateInfo(c) {
   };
 }
 
+// Firefox keeps the type peer-reflexive for a remote candidate it learned
+// from a connectivity check before the same candidate arrived by signaling
+// (Chromium takes the signaled type then), so two devices on one network
+// would read as "through NAT". The remote description holds every candidate
+// the other side signaled: take the type it gave for that address and port.
+function signaledType(pc, c) {
+  if (!c || c.type !== 'prflx' || !pc.remoteDescription) return c && c.type;
+  for (const line of pc.remoteDescription.sdp.split(/\r?\n/)) {
+    if (!line.startsWith('a=candidate:')) continue;
+    // a=candidate:foundation component transport priority address port typ type ...
+    const f = line.split(' ');
+    if (f[4] === c.address && Number(f[5]) === c.port && f[6] === 'typ') return f[7];
+  }
+  return c.type;
+}
+
 // host <-> host: the two devices talk directly (same network, or public
 // addresses). srflx/prflx: an address a NAT gave, learned through STUN; the
 // media still goes device to device. relay: through the TURN server.
@@ -73,6 +89,7 @@ export async function readStats(pc) {
   if (pair) {
     const local = candidateInfo(report.get(pair.localCandidateId));
     const remote = candidateInfo(report.get(pair.remoteCandidateId));
+    if (remote) remote.type = signaledType(pc, remote);
     out.pair = { id: pair.id, state: pair.state, local, remote };
     out.path = classifyPath(local, remote);
     if (typeof pair.currentRoundTripTime === 'number') out.rtt = pair.currentRoundTripTime * 1000;

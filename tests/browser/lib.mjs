@@ -1,6 +1,7 @@
 // Shared pieces of the browser call tests (tests/integration/test_call_*.py):
-// Debian's Chromium through playwright-core with fake media devices, a time
-// limit around every scenario, and one in-page function that reads what the
+// Debian's Chromium through playwright-core with fake media devices (Firefox
+// is in firefox.mjs, behind the same page API), a time limit around every
+// scenario, and one in-page function (page_stats.js) that reads what the
 // receiving side decoded from getStats().
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
@@ -25,46 +26,10 @@ export async function launch() {
   return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, timeout: 30000 });
 }
 
-// Defined in every test page before its own scripts: callStats(pc) is the
-// report the Python tests judge (what was decoded, which pair is selected).
-const STATS_INIT = `
-window.__callStats = async function (pc) {
-  if (!pc) return null;
-  const report = await pc.getStats();
-  const out = { connectionState: pc.connectionState, iceConnectionState: pc.iceConnectionState,
-                inbound: {}, outbound: {}, pair: null };
-  let pair = null;
-  report.forEach((s) => {
-    if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
-  });
-  if (!pair) report.forEach((s) => {
-    if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
-  });
-  if (pair) {
-    const c = (id) => {
-      const x = report.get(id) || {};
-      return { type: x.candidateType, address: x.address, port: x.port, protocol: x.protocol,
-               relayProtocol: x.relayProtocol, url: x.url };
-    };
-    out.pair = { state: pair.state, local: c(pair.localCandidateId), remote: c(pair.remoteCandidateId),
-                 bytesSent: pair.bytesSent, bytesReceived: pair.bytesReceived };
-  }
-  report.forEach((s) => {
-    // A connection may hold more than one stream of a kind (a transceiver
-    // left from a renegotiation): report the one that carried the media,
-    // whatever order getStats lists them in.
-    if (s.type === 'inbound-rtp' &&
-        !((out.inbound[s.kind] || {}).bytesReceived > (s.bytesReceived || 0))) {
-      out.inbound[s.kind] = { packetsReceived: s.packetsReceived, bytesReceived: s.bytesReceived,
-        framesDecoded: s.framesDecoded, frameWidth: s.frameWidth,
-        totalSamplesReceived: s.totalSamplesReceived, totalAudioEnergy: s.totalAudioEnergy,
-        audioLevel: s.audioLevel };
-    } else if (s.type === 'outbound-rtp') {
-      out.outbound[s.kind] = { packetsSent: s.packetsSent, bytesSent: s.bytesSent };
-    }
-  });
-  return out;
-};`;
+// Defined in every test page before its own scripts, in every browser:
+// window.__callStats(pc) is the report the Python tests judge (what was
+// decoded, which pair is selected).
+export const STATS_INIT = readFileSync(join(HERE, 'page_stats.js'), 'utf8');
 
 export async function newPage(browser, log, name) {
   const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
@@ -129,8 +94,37 @@ export async function mediaFlow(page, pcExpr, ms = 20000, gapMs = 2000) {
   return { first, second };
 }
 
-// Run each named scenario with its own time limit; one report per name.
-export async function runScenarios(browser, table, names, ctx, limitMs = 60000) {
+// The browsers of a run, each launched when a scenario first opens a page in
+// it and closed by close(). engines: {name: {launch(), newPage(browser, log,
+// who)}}; newPage resolves to {context, page}, page with the playwright Page
+// methods the scenarios use.
+export class Browsers {
+  constructor(engines) {
+    this.engines = engines;
+    this.launched = {};
+  }
+
+  async open(engine, log, who) {
+    const e = this.engines[engine];
+    if (!e) throw new Error('no browser engine ' + engine);
+    if (!this.launched[engine]) this.launched[engine] = e.launch();
+    return e.newPage(await this.launched[engine], log, who);
+  }
+
+  async close() {
+    for (const launching of Object.values(this.launched)) {
+      const browser = await launching.catch(() => null);
+      if (browser) await browser.close().catch(() => {});
+    }
+  }
+}
+
+export const CHROMIUM = { launch, newPage };
+
+// Run each named scenario with its own time limit; one report per name. A
+// scenario opens each person's page with env.open(who, engine), in Chromium
+// unless it names another engine of browsers.
+export async function runScenarios(browsers, table, names, ctx, limitMs = 60000) {
   const reports = {};
   for (const name of names) {
     const fn = table[name];
@@ -138,8 +132,8 @@ export async function runScenarios(browser, table, names, ctx, limitMs = 60000) 
     const opened = [];
     const env = Object.assign({}, ctx, {
       log,
-      open: async (who) => {
-        const p = await newPage(browser, log, who);
+      open: async (who, engine = 'chromium') => {
+        const p = await browsers.open(engine, log, who);
         opened.push(p.context);
         return p;
       },
