@@ -7,10 +7,11 @@
 //   node call_driver.mjs BASE_URL SCENARIO...
 //
 // BASE_URL is tsunagi's http://127.0.0.1:PORT. Scenarios: see the tables in
-// page_scenarios.mjs, sdk_scenarios.mjs, peerjs_scenarios.mjs and
-// firefox_scenarios.mjs. A browser is launched when a scenario first opens a
-// page in it and then serves every later scenario of the run; each scenario
-// opens its own contexts (one per person) and has 60 s.
+// page_scenarios.mjs, sdk_scenarios.mjs, peerjs_scenarios.mjs,
+// firefox_scenarios.mjs and harness_scenarios.mjs. A browser is launched
+// when a scenario first opens a page in it and then serves every later
+// scenario of the run; each scenario opens its own contexts (one per person)
+// and has 60 s.
 //
 // Exit status: 0 if the run finished (the caller judges the reports, which
 // say if a browser could not be launched), 2 if it could not be driven at
@@ -20,6 +21,7 @@ import { pageScenarios } from './page_scenarios.mjs';
 import { sdkScenarios } from './sdk_scenarios.mjs';
 import { peerjsScenarios } from './peerjs_scenarios.mjs';
 import { firefoxScenarios } from './firefox_scenarios.mjs';
+import { harnessScenarios } from './harness_scenarios.mjs';
 
 // puppeteer-core is loaded only by a run that opens a Firefox page.
 const FIREFOX = {
@@ -28,7 +30,8 @@ const FIREFOX = {
 };
 
 const [base, ...names] = process.argv.slice(2);
-const table = Object.assign({}, pageScenarios, sdkScenarios, peerjsScenarios, firefoxScenarios);
+const table = Object.assign({}, pageScenarios, sdkScenarios, peerjsScenarios, firefoxScenarios,
+  harnessScenarios);
 const out = { base, reports: {} };
 const browsers = new Browsers({ chromium: CHROMIUM, firefox: FIREFOX });
 try {

@@ -68,12 +68,27 @@ export function withTimeout(promise, ms, what) {
   return Promise.race([promise, t]).finally(() => clearTimeout(timer));
 }
 
-export function waitFor(page, fn, arg, ms, what) {
-  return page.waitForFunction(fn, arg, { timeout: ms, polling: 100 })
-    .catch((e) => { throw new Error('waiting for ' + what + ': ' + e.message.split('\n')[0]); });
-}
-
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Wait until fn(arg), run in the page, is truthy; at most ms. playwright's
+// waitForFunction judges what the predicate returns without awaiting it, so
+// for an async predicate it sees a Promise, always truthy, and the wait
+// ends at the first poll whatever the page says (this made mediaFlow sample
+// a call before any video arrived). An async predicate is therefore polled
+// from here with evaluate, which awaits it in every engine.
+export async function waitFor(page, fn, arg, ms, what) {
+  const fail = (e) => { throw new Error('waiting for ' + what + ': ' + e.message.split('\n')[0]); };
+  if (fn.constructor.name !== 'AsyncFunction') {
+    return page.waitForFunction(fn, arg, { timeout: ms, polling: 100 }).catch(fail);
+  }
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ok = await page.evaluate(fn, arg).catch(fail);
+    if (ok) return ok;
+    if (Date.now() >= deadline) fail(new Error('timeout ' + ms + ' ms exceeded'));
+    await sleep(100);
+  }
+}
 
 // pcExpr: an expression, evaluated in the page, naming its RTCPeerConnection.
 export function stats(page, pcExpr) {
@@ -81,14 +96,23 @@ export function stats(page, pcExpr) {
 }
 
 // Wait until video frames and audio samples were decoded, then read again
-// gapMs later, so the test sees the counters grow: {first, second}.
+// gapMs later, so the test sees the counters grow: {first, second}. The
+// sample that ended the wait is the first, so first always shows decoded
+// media; a call that decodes nothing within ms fails here, with the last
+// sample in the message.
 export async function mediaFlow(page, pcExpr, ms = 20000, gapMs = 2000) {
-  await waitFor(page, async (expr) => {
-    const s = await window.__callStats(eval(expr));
-    return s && s.inbound.video && s.inbound.video.framesDecoded > 0 &&
-      s.inbound.audio && s.inbound.audio.totalSamplesReceived > 0;
-  }, pcExpr, ms, 'decoded audio and video');
-  const first = await stats(page, pcExpr);
+  const decoded = (s) => !!(s && s.inbound.video && s.inbound.video.framesDecoded > 0 &&
+    s.inbound.audio && s.inbound.audio.totalSamplesReceived > 0);
+  const deadline = Date.now() + ms;
+  let first = await stats(page, pcExpr);
+  while (!decoded(first)) {
+    if (Date.now() >= deadline) {
+      throw new Error('waiting for decoded audio and video: nothing within ' + ms + ' ms; last ' +
+        pcExpr + ' stats: ' + JSON.stringify(first && { state: first.connectionState, inbound: first.inbound }));
+    }
+    await sleep(100);
+    first = await stats(page, pcExpr);
+  }
   await sleep(gapMs);
   const second = await stats(page, pcExpr);
   return { first, second };
