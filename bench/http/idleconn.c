@@ -30,10 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../common/opts.h"
+#include "../common/proc.h"
 
 #define RESP_MAX 1024
 
@@ -52,46 +54,6 @@ static double now_s(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long rss_kib(int npids, char **pids)
-{
-    char path[64], line[256];
-    long sum = 0, v;
-    FILE *f;
-    int i;
-
-    for (i = 0; i < npids; i++) {
-        snprintf(path, sizeof(path), "/proc/%s/status", pids[i]);
-        f = fopen(path, "r");
-        if (f == NULL) {
-            fprintf(stderr, "idleconn: cannot read %s: %s\n", path, strerror(errno));
-            exit(1);
-        }
-        while (fgets(line, sizeof(line), f) != NULL) {
-            if (sscanf(line, "VmRSS: %ld kB", &v) == 1) {
-                sum += v;
-            }
-        }
-        fclose(f);
-    }
-    return sum;
-}
-
-static void raise_nofile(long need)
-{
-    struct rlimit rl;
-
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        return;
-    }
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-    if ((long)rl.rlim_cur < need) {
-        fprintf(stderr, "idleconn: need %ld file descriptors, the limit is %ld\n", need,
-                (long)rl.rlim_cur);
-        exit(1);
-    }
 }
 
 /* 1: a whole response is in c->resp; 0: not yet; -1: malformed or too big. */
@@ -211,42 +173,20 @@ int main(int argc, char **argv)
     const char *addr = "127.0.0.1", *path = "/healthz";
     long n = 10000, window = 100, settle_ms = 1000, timeout_s = 60;
     long started = 0, idle = 0, closed = 0, before, after, i;
-    int port = 0, opt, ep, k, nev;
+    int port = 0, ep, k, nev;
     struct epoll_event evs[256];
     struct sockaddr_in sa;
     char req[256];
     size_t reqlen;
     double deadline, hold_end;
     conn_t *conns;
+    const opt_t table[] = {{'a', OPT_STR, &addr},       {'p', OPT_INT, &port},
+                           {'n', OPT_LONG, &n},         {'w', OPT_LONG, &window},
+                           {'s', OPT_LONG, &settle_ms}, {'t', OPT_LONG, &timeout_s},
+                           {'u', OPT_STR, &path},       {0, OPT_FLAG, NULL}};
+    int first = opts_parse(argc, argv, 1, table);
 
-    while ((opt = getopt(argc, argv, "a:p:n:w:s:t:u:")) != -1) {
-        switch (opt) {
-        case 'a':
-            addr = optarg;
-            break;
-        case 'p':
-            port = atoi(optarg);
-            break;
-        case 'n':
-            n = atol(optarg);
-            break;
-        case 'w':
-            window = atol(optarg);
-            break;
-        case 's':
-            settle_ms = atol(optarg);
-            break;
-        case 't':
-            timeout_s = atol(optarg);
-            break;
-        case 'u':
-            path = optarg;
-            break;
-        default:
-            usage();
-        }
-    }
-    if (port <= 0 || n <= 0 || window <= 0 || optind >= argc) {
+    if (first < 0 || port <= 0 || n <= 0 || window <= 0 || first >= argc) {
         usage();
     }
     memset(&sa, 0, sizeof(sa));
@@ -258,7 +198,7 @@ int main(int argc, char **argv)
     }
     reqlen = (size_t)snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s:%d\r\n\r\n", path,
                               addr, port);
-    raise_nofile(n + 16);
+    proc_need_nofile(n + 16, "");
     conns = calloc((size_t)n, sizeof(*conns));
     ep = epoll_create1(EPOLL_CLOEXEC);
     if (conns == NULL || ep < 0) {
@@ -266,7 +206,7 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    before = rss_kib(argc - optind, argv + optind);
+    before = proc_rss_kib(argc - first, argv + first);
     deadline = now_s() + (double)timeout_s;
 
     while (idle < n) {
@@ -303,7 +243,7 @@ int main(int argc, char **argv)
             }
         }
     }
-    after = rss_kib(argc - optind, argv + optind);
+    after = proc_rss_kib(argc - first, argv + first);
 
     printf("n=%ld before_kib=%ld after_kib=%ld delta_kib=%ld per_conn_bytes=%.1f closed=%ld\n", n,
            before, after, after - before, (double)(after - before) * 1024.0 / (double)n, closed);

@@ -21,24 +21,13 @@ set -euo pipefail
 {
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-BENCH_SECTION=http
 # shellcheck source-path=SCRIPTDIR/..
 # shellcheck source=lib.sh
-. "$root/bench/lib.sh"
+. "$here/../lib.sh"
 
 # ---- parameters (environment overrides) ----------------------------------
-TSUNAGI=${TSUNAGI:-$root/build/tsunagi}
+bench_section http # root, TSUNAGI, BENCH_RAW, SERVER_CPUS, CLIENT_CPUS
 NGINX=${NGINX:-/usr/sbin/nginx}
-BENCH_RAW=${BENCH_RAW:-$root/bench/results/raw/http}
-ncpu=$(nproc)
-if [ "$ncpu" -ge 2 ]; then
-    SERVER_CPUS=${BENCH_SERVER_CPUS:-0}
-    CLIENT_CPUS=${BENCH_CLIENT_CPUS:-1}
-else
-    SERVER_CPUS=${BENCH_SERVER_CPUS:-0}
-    CLIENT_CPUS=${BENCH_CLIENT_CPUS:-0}
-fi
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     def_rounds=1 def_duration=3 def_idle_n=2000 def_idle_rounds=1 def_warmup=1
 else
@@ -71,16 +60,13 @@ nofile=$(ulimit -n)
 
 bench_init
 bench_lock
-mkdir -p "$BENCH_RAW"
 # Only what this script writes (an earlier bench/run.sh kept its log in here).
-rm -f "$BENCH_RAW"/*.txt "$BENCH_RAW"/tsunagi-*.log "$BENCH_RAW"/nginx-*.log "$BENCH_RAW"/*.tsv \
-    "$BENCH_RAW"/*.md "$BENCH_RAW"/nginx.conf "$BENCH_RAW"/chart-*
-samples=$BENCH_RAW/samples.tsv
-printf 'id\tside\tround\tvalue\n' >"$samples"
+bench_raw_reset '*.txt' 'tsunagi-*.log' 'nginx-*.log' '*.tsv' '*.md' nginx.conf 'chart-*'
+bench_samples_init
 clk_tck=$(getconf CLK_TCK)
 server_cpu_list=$(bench_cpu_expand "$SERVER_CPUS")
 all_cpu_list=$(bench_cpu_expand "$SERVER_CPUS,$CLIENT_CPUS")
-quiet_left=$QUIET_BUDGET
+bench_quiet_left=$QUIET_BUDGET
 redos_left=$MAX_REDOS
 
 idleconn=$bench_tmp/idleconn
@@ -155,11 +141,7 @@ side_of() {
 
 # Servers in the order for round R: tsunagi first in odd rounds.
 order() {
-    if [ $(($1 % 2)) -eq 1 ]; then echo "tsunagi nginx"; else echo "nginx tsunagi"; fi
-}
-
-sample() {
-    printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$samples"
+    bench_order "$1" "tsunagi nginx"
 }
 
 # ---- phase 0: what each server answers, for the record ----------------------
@@ -190,9 +172,9 @@ for ((r = 1; r <= IDLE_ROUNDS; r++)); do
         before=$(echo "$line" | sed -n 's/.*before_kib=\([0-9-]*\).*/\1/p')
         [ -n "$per" ] || bench_die "$s: cannot read idleconn output: $line"
         side=$(side_of "$s")
-        sample idle_kib "$side" "$r" "$(awk -v b="$per" 'BEGIN { printf "%.3f", b / 1024 }')"
-        sample idle_rss_before "$side" "$r" "$(awk -v k="$before" 'BEGIN { printf "%.2f", k / 1024 }')"
-        sample idle_rss_after "$side" "$r" "$(awk -v k="$after" 'BEGIN { printf "%.2f", k / 1024 }')"
+        bench_sample idle_kib "$side" "$r" "$(awk -v b="$per" 'BEGIN { printf "%.3f", b / 1024 }')"
+        bench_sample idle_rss_before "$side" "$r" "$(awk -v k="$before" 'BEGIN { printf "%.2f", k / 1024 }')"
+        bench_sample idle_rss_after "$side" "$r" "$(awk -v k="$after" 'BEGIN { printf "%.2f", k / 1024 }')"
         bench_log "  round $r $s: $line"
         stop_server
     done
@@ -216,21 +198,6 @@ wrk_parse() {
         if (rps == "" || p99 == "") exit 1
         printf "%s %.3f %d\n", rps, p99, err
     }' "$1"
-}
-
-# Wait, within what is left of QUIET_BUDGET, until the server and client
-# cores are quiet (our own servers are idle between runs).
-quiet_wait() {
-    local busy
-    while :; do
-        busy=$(bench_cores_busy "$all_cpu_list" 0.5)
-        [ "$busy" -le "$QUIET_PCT" ] && return 0
-        if [ "$quiet_left" -le 0 ]; then
-            return 0
-        fi
-        quiet_left=$((quiet_left - 1))
-        sleep 0.5
-    done
 }
 
 # run_wrk SERVER PORT CONNS SECONDS LOGFILE PIDS... → sets w_rps w_p99 w_err
@@ -283,7 +250,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
         for s in $(order "$r"); do
             log=$BENCH_RAW/wrk-$s-c$c-r$r.txt
             while :; do
-                quiet_wait
+                # Our own servers are idle between runs: wait for the others.
+                bench_quiet_budget "$all_cpu_list" "$QUIET_PCT"
                 # shellcheck disable=SC2046
                 run_wrk "$s" "$(port_of "$s")" "$c" "$DURATION" "$log" $(pids_of "$s")
                 awk -v o="$w_other" -v m="$MAX_OTHER" 'BEGIN { exit !(o > m) }' || break
@@ -294,40 +262,39 @@ for ((r = 1; r <= ROUNDS; r++)); do
             done
             bench_alive "$(pid_of "$s")" || bench_die "$s died during wrk (see $log)"
             side=$(side_of "$s")
-            sample "rps_c$c" "$side" "$r" "$w_rps"
-            sample "p99_c$c" "$side" "$r" "$w_p99"
-            sample "cpu_c$c" "$side" "$r" "$w_cpu"
-            sample "eff_c$c" "$side" "$r" "$(awk -v q="$w_rps" -v u="$w_cpu" \
+            bench_sample "rps_c$c" "$side" "$r" "$w_rps"
+            bench_sample "p99_c$c" "$side" "$r" "$w_p99"
+            bench_sample "cpu_c$c" "$side" "$r" "$w_cpu"
+            bench_sample "eff_c$c" "$side" "$r" "$(awk -v q="$w_rps" -v u="$w_cpu" \
                 'BEGIN { if (u > 0) printf "%.0f", q * 100 / u; else print "nan" }')"
-            sample "other_c$c" "$side" "$r" "$w_other"
-            sample "err" "$side" "$r" "$w_err"
+            bench_sample "other_c$c" "$side" "$r" "$w_other"
+            bench_sample "err" "$side" "$r" "$w_err"
             bench_log "  round $r -c$c $s: $w_rps req/s, p99 $w_p99 ms, server CPU $w_cpu%, others $w_other%, errors $w_err"
         done
     done
 done
 
 # ---- the figures and how they were made ---------------------------------------
+# row ID CHART LABEL UNIT BETTER [RULE TARGET] (median over rounds, against nginx)
+row() { bench_fig_row "$1" "$2" "$3" "$4" nginx median "$5" "${6:-none}" "${7:-—}"; }
+# per_c ID CHART LABEL UNIT BETTER [RULE TARGET]: one row per wrk -c, ID_cN, "LABEL, wrk -cN"
+per_c() {
+    local c
+    for c in $CONNS; do
+        row "${1}_c$c" "$2" "$3 wrk -c$c" "$4" "$5" "${6:-none}" "${7:-—}"
+    done
+}
 {
-    printf 'id\tchart\tlabel\tunit\tpeer\tagg\tbetter\trule\ttarget\n'
-    for c in $CONNS; do
-        printf 'rps_c%s\trps\trequests/s, wrk -c%s\treq/s\tnginx\tmedian\thigher\tge_peer\t≥ nginx\n' "$c" "$c"
-    done
-    for c in $CONNS; do
-        printf 'eff_c%s\teff\trequests per server CPU-second, wrk -c%s\treq/CPU-s\tnginx\tmedian\thigher\tnone\t—\n' "$c" "$c"
-    done
-    for c in $CONNS; do
-        printf 'p99_c%s\tp99\tp99 latency, wrk -c%s\tms\tnginx\tmedian\tlower\tnone\t—\n' "$c" "$c"
-    done
-    printf 'idle_kib\tidle\tRSS per idle keep-alive connection\tKiB\tnginx\tmedian\tlower\tle:2\t≤ 2 KiB\n'
-    printf 'idle_rss_before\t-\tRSS before the idle connections\tMiB\tnginx\tmedian\tlower\tnone\t—\n'
-    printf 'idle_rss_after\t-\tRSS holding %s idle connections\tMiB\tnginx\tmedian\tlower\tnone\t—\n' "$IDLE_N"
-    for c in $CONNS; do
-        printf 'cpu_c%s\t-\tserver CPU busy during wrk -c%s\t%%\tnginx\tmedian\tnone\tnone\t—\n' "$c" "$c"
-    done
-    for c in $CONNS; do
-        printf 'other_c%s\t-\tother processes on the server core, wrk -c%s\t%%\tnginx\tmedian\tnone\tnone\t—\n' "$c" "$c"
-    done
-    printf 'err\t-\twrk socket errors + non-2xx, all runs\tcount\tnginx\tsum\tlower\teq:0\t0\n'
+    bench_fig_head
+    per_c rps rps 'requests/s,' req/s higher ge_peer '≥ nginx'
+    per_c eff eff 'requests per server CPU-second,' req/CPU-s higher
+    per_c p99 p99 'p99 latency,' ms lower
+    row idle_kib idle 'RSS per idle keep-alive connection' KiB lower le:2 '≤ 2 KiB'
+    row idle_rss_before - 'RSS before the idle connections' MiB lower
+    row idle_rss_after - "RSS holding $IDLE_N idle connections" MiB lower
+    per_c cpu - 'server CPU busy during' % none
+    per_c other - 'other processes on the server core,' % none
+    bench_fig_row err - 'wrk socket errors + non-2xx, all runs' count nginx sum lower eq:0 0
 } >"$BENCH_RAW/figures.tsv"
 
 {
@@ -368,7 +335,7 @@ received is in \`raw/http/response-*.txt\`.${quick}
 - **Noise.** This is a shared machine. Before each run the benchmark waits until
   CPUs ${SERVER_CPUS},${CLIENT_CPUS} are at most ${QUIET_PCT} % busy (at most ${QUIET_BUDGET} s of waiting in all), and
   a run during which other processes took more than ${MAX_OTHER} % of CPU ${SERVER_CPUS} is
-  run again (at most ${MAX_REDOS} times in all; this run: $((MAX_REDOS - redos_left)) redo(s), $((QUIET_BUDGET - quiet_left)) s of waiting).
+  run again (at most ${MAX_REDOS} times in all; this run: $((MAX_REDOS - redos_left)) redo(s), $((QUIET_BUDGET - bench_quiet_left)) s of waiting).
   "other processes on the server core" is what was left after that: read the
   rows of a round with a high figure with care.
 - **Idle connections.** A fresh server per round (${IDLE_ROUNDS} rounds, servers

@@ -7,14 +7,14 @@
 
 # row ID CHART LABEL UNIT AGG BETTER RULE TARGET
 sig_row() {
-    printf '%s\t%s\t%s\t%s\tpeer,minimal\t%s\t%s\t%s\t%s\n' "$@"
+    bench_fig_row "$1" "$2" "$3" "$4" peer,minimal "$5" "$6" "$7" "$8"
 }
 
 sig_write_figures() {
     local k c1 ft
     c1=$(printf "%'d" "$CLIENTS" 2>/dev/null || echo "$CLIENTS")
     {
-        printf 'id\tchart\tlabel\tunit\tpeer\tagg\tbetter\trule\ttarget\n'
+        bench_fig_head
         for k in $INFLIGHT; do
             ft=$([ "$k" = 1 ] && echo "1 message" || echo "$k messages")
             sig_row "mcpu_k$k" mcpu "msgs relayed per server CPU-s, PeerJS, $c1 clients, $ft in flight per pair" \
@@ -86,9 +86,7 @@ sig_write_method() {
   queueing ahead of a message for a scheduler slice (~10 ms, which would be all the p99 shows)."
     [ "$NICE" != 0 ] && nice_note=" The servers and the load generator ran at nice ${NICE} (\`SIG_NICE\`), every side alike, so that other people's work on the shared machine took less of their cores."
     [ "${BENCH_QUICK:-0}" = 1 ] && quick=' **Quick mode (BENCH_QUICK=1): too short to quote.**'
-    if [ -s "$notes" ]; then
-        problems=$(printf '\n**Problems in this run:**\n\n'; sed 's/^/- /' "$notes")
-    fi
+    problems=$(bench_problems)
     cat >"$BENCH_RAW/method.md" <<EOF
 Signaling servers, each alone on CPU ${SERVER_CPU} (\`taskset -c ${SERVER_CPU}\`), against
 one load generator on CPU ${CLIENT_CPU}, all on 127.0.0.1 with ports picked at run time:
@@ -131,7 +129,7 @@ See \`bench/signaling/README.md\` for the method in full.
   not in RSS. ulimit -n is ${nofile} for each process (the load generator holds one socket
   per client, the server one per client), so ${HOLD_N} is what one process fits here.
 - **Noise.** Before each run the script waits up to ${QUIET_WAIT} s for core ${SERVER_CPU} to be under
-  ${QUIET_PCT} % busy, and runs again (once, at most ${MAX_RETRIES} times in all; ${retries} this time)
+  ${QUIET_PCT} % busy, and runs again (once, at most ${MAX_RETRIES} times in all; ${bench_retries} this time)
   a run in which other work took more than ${MAX_OTHER} % of it, keeping the cleaner one.${nice_note}
 ${problems}
 EOF

@@ -34,22 +34,14 @@ set -euo pipefail
 {
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-BENCH_SECTION=signaling
 # shellcheck source-path=SCRIPTDIR/..
 # shellcheck source=lib.sh
-. "$root/bench/lib.sh"
+. "$here/../lib.sh"
 
 # ---- parameters (environment overrides) ----------------------------------
-TSUNAGI=${TSUNAGI:-$root/build/tsunagi}
+bench_section signaling # root, TSUNAGI, BENCH_RAW, the CPUs (one core for every server: SERVER_CPU)
 NODE=${NODE:-node}
 SIG_NODE_PATH=${SIG_NODE_PATH:-$root/tests/node_modules}
-BENCH_RAW=${BENCH_RAW:-$root/bench/results/raw/signaling}
-ncpu=$(nproc)
-SERVER_CPUS=${BENCH_SERVER_CPUS:-0}
-if [ "$ncpu" -ge 2 ]; then CLIENT_CPUS=${BENCH_CLIENT_CPUS:-1}; else CLIENT_CPUS=${BENCH_CLIENT_CPUS:-0}; fi
-SERVER_CPU=${SERVER_CPUS%%[,-]*} # one core for every server, the first of the list
-CLIENT_CPU=${CLIENT_CPUS%%[,-]*}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     def_rounds=1 def_duration=2 def_warmup=0.5 def_rate_n=2000 def_hold_n=2000 def_rate_dur=3
     def_rate_rounds=1
@@ -93,6 +85,7 @@ NICE=${SIG_NICE:-0}
 if [ "$(id -u)" = 0 ]; then RATE_NICE=${SIG_RATE_NICE:--10}; else RATE_NICE=${SIG_RATE_NICE:-0}; fi
 QUIET_PCT=${SIG_QUIET_PCT:-10}
 QUIET_WAIT=${SIG_QUIET_WAIT:-2}
+QUIET_PAUSE=0.3
 MAX_OTHER=${SIG_MAX_OTHER:-15}
 MAX_RETRIES=${SIG_MAX_RETRIES:-6}
 
@@ -101,66 +94,29 @@ bench_need cc taskset timeout awk "$NODE" "$BENCH_PY"
 [ -d "$SIG_NODE_PATH/peer" ] || bench_die "npm peer is missing in $SIG_NODE_PATH (run: scripts/deps.sh)"
 
 bench_init
-mkdir -p "$BENCH_RAW"
-rm -f "$BENCH_RAW"/*.txt "$BENCH_RAW"/*.log "$BENCH_RAW"/*.tsv "$BENCH_RAW"/*.md
-samples=$BENCH_RAW/samples.tsv
-printf 'id\tside\tround\tvalue\n' >"$samples"
-notes=$BENCH_RAW/notes.txt
-: >"$notes"
+bench_raw_reset '*.txt' '*.log' '*.tsv' '*.md'
+bench_samples_init
+bench_notes_init # problems worth a line in method.md
 failed=0
-
-note() {
-    bench_log "$*"
-    printf '%s\n' "$*" >>"$notes"
-}
 
 # Every process of this script may hold a socket per client: the soft limit
 # goes up to the hard one (20,000 on the machine this was written on).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-nofile=$(ulimit -n)
-[ "$nofile" = unlimited ] && nofile=1048576
-read -r port_lo port_hi </proc/sys/net/ipv4/ip_local_port_range
-fit=$((nofile - 500))
-[ $((port_hi - port_lo - 1000)) -lt "$fit" ] && fit=$((port_hi - port_lo - 1000))
+bench_fit 500
 for v in HOLD_N RATE_CLIENTS; do
     if [ "${!v}" -gt "$fit" ]; then
-        note "$v=${!v} clients do not fit (ulimit -n $nofile per process, ephemeral ports $port_lo-$port_hi); using $fit"
+        bench_note "$v=${!v} clients do not fit (ulimit -n $nofile per process, ephemeral ports $port_lo-$port_hi); using $fit"
         printf -v "$v" '%s' "$((fit / 2 * 2))"
     fi
 done
 
-# Busy % of the server's core over SECONDS (everything but idle and iowait).
-core_busy() {
-    local a b
-    a=$(awk -v c="cpu$SERVER_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
-    sleep "$1"
-    b=$(awk -v c="cpu$SERVER_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
-    awk -v a="$a" -v b="$b" 'BEGIN {
-        split(a, x, " "); split(b, y, " "); busy = y[1] - x[1]; idle = y[2] - x[2]
-        printf "%.0f", (busy + idle > 0 ? 100 * busy / (busy + idle) : 0) }'
-}
-
-# Wait until the server core is quiet (our servers are idle between runs,
-# once they have finished closing the last run's clients).
-quiet_wait() {
-    local t0=$SECONDS b
-    while :; do
-        b=$(core_busy 0.3)
-        [ "$b" -le "$QUIET_PCT" ] && return 0
-        if [ $((SECONDS - t0)) -ge "$QUIET_WAIT" ]; then
-            bench_log "  core $SERVER_CPU is still ${b}% busy after ${QUIET_WAIT} s; running anyway"
-            return 0
-        fi
-        sleep 0.3
-    done
-}
-retries=0
-
 # ---- tools ----------------------------------------------------------------
 tools=$bench_tmp/bin
+common=$root/bench/common # the WebSocket client side loadgen and sigload share
 mkdir -p "$tools"
 sigload=$tools/sigload
-cc -O2 -Wall -Wextra -o "$sigload" "$here/sigload.c" || bench_die "could not build bench/signaling/sigload.c"
+cc -O2 -Wall -Wextra -o "$sigload" "$here/sigload.c" "$common/wsclient.c" ||
+    bench_die "could not build bench/signaling/sigload.c"
 cc -O2 -Wall -Wextra -o "$tools/minimal_relay" "$here/minimal_relay.c" ||
     bench_die "could not build bench/signaling/minimal_relay.c"
 node_version=$("$NODE" --version)
@@ -192,7 +148,7 @@ path_of() {
 # when it does not come up.
 srv_port='' srv_pid=''
 start_server() {
-    local s=$1 tag=$2 log i turn_port
+    local s=$1 tag=$2 log turn_port
     srv_port=$(bench_free_port)
     log=$BENCH_RAW/$s-$tag.log
     case $s in
@@ -212,39 +168,10 @@ start_server() {
     esac
     srv_pid=$!
     bench_track "$srv_pid"
-    for ((i = 0; i < 50; i++)); do
-        if ! bench_alive "$srv_pid"; then
-            note "$s did not start (log: raw/signaling/$s-$tag.log: $(tail -n 3 "$log" | tr '\r\n' '  '))"
-            bench_stop "$srv_pid"
-            return 1
-        fi
-        if timeout 5 "$sigload" relay -P "$(proto_of "$s")" -u "$(path_of "$s")" -p "$srv_port" -c 2 \
-            -d 0.1 -w 0 -t 2 >"$BENCH_RAW/ready-$s-$tag.txt" 2>&1; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    note "$s does not relay on 127.0.0.1:$srv_port$(path_of "$s"): $(tail -n 2 "$BENCH_RAW/ready-$s-$tag.txt" | tr '\r\n' '  ')"
-    bench_stop "$srv_pid"
-    return 1
-}
-
-sample() {
-    printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$samples"
-}
-
-# Sides in the order for round R: the list rotated by R-1.
-order() {
-    local r=$1 arr i n
-    read -r -a arr <<<"$2"
-    n=${#arr[@]}
-    for ((i = 0; i < n; i++)); do
-        printf '%s ' "${arr[$(((i + r - 1) % n))]}"
-    done
-}
-
-kv() { # kv KEY LINE → value of KEY=value in LINE
-    echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
+    bench_await_side "$s" "$log" "does not relay on 127.0.0.1:$srv_port$(path_of "$s")" 50 0.2 \
+        "$BENCH_RAW/ready-$s-$tag.txt" \
+        timeout 5 "$sigload" relay -P "$(proto_of "$s")" -u "$(path_of "$s")" -p "$srv_port" -c 2 \
+        -d 0.1 -w 0 -t 2
 }
 
 # Samples are filed under the side that made them; Ayame's are tsunagi's own
@@ -256,40 +183,20 @@ fig_id() { [ "$2" = ayame ] && echo "${1}_ayame" || echo "$1"; }
 # redone once when other work took more than MAX_OTHER % of the server core.
 # Returns 1 when the load generator failed.
 run_load() {
-    local s=$1 out=$2 try=1 line other best_other=100
+    local s=$1 out=$2
     shift 2
-    while :; do
-        quiet_wait
-        if ! timeout 300 "${cli_pin[@]}" "$sigload" "$@" -P "$(proto_of "$s")" \
-            -u "$(path_of "$s")" -p "${port_of[$s]}" -C "$SERVER_CPU" -H "$HEARTBEAT" \
-            -O "$OFFER_SDP" -A "$ANSWER_SDP" "${pid_of[$s]}" >"$out.try$try" 2>&1; then
-            cp "$out.try$try" "$out"
-            break
-        fi
-        line=$(tail -n 1 "$out.try$try")
-        other=$(awk -v a="$(kv cpu_busy_pct "$line")" -v b="$(kv server_busy_pct "$line")" \
-            'BEGIN { printf "%.0f", a - b }')
-        if [ "$try" -eq 1 ] || [ "$other" -lt "$best_other" ]; then
-            cp "$out.try$try" "$out"
-            best_other=$other
-        fi
-        if [ "$other" -le "$MAX_OTHER" ] || [ "$try" -ge 2 ] || [ "$retries" -ge "$MAX_RETRIES" ]; then
-            break
-        fi
-        bench_log "  $(basename "$out" .txt): other work took ${other}% of core $SERVER_CPU; running it again"
-        retries=$((retries + 1))
-        try=$((try + 1))
-    done
-    rm -f "$out".try*
-    grep -q '^mode=' "$out"
+    bench_run_clean "$(basename "$out" .txt)" "$out" \
+        timeout 300 "${cli_pin[@]}" "$sigload" "$@" -P "$(proto_of "$s")" \
+        -u "$(path_of "$s")" -p "${port_of[$s]}" -C "$SERVER_CPU" -H "$HEARTBEAT" \
+        -O "$OFFER_SDP" -A "$ANSWER_SDP" "${pid_of[$s]}"
 }
 
 run_failed() { # SIDE ROUND OUT: note it; forget a side whose server died
-    note "round $2 $1: the load generator failed: $(tail -n 2 "$3" | tr '\r\n' '  ')"
-    sample err "$(fig_side "$1")" "$2" 1
+    bench_note "round $2 $1: the load generator failed: $(tail -n 2 "$3" | tr '\r\n' '  ')"
+    bench_sample err "$(fig_side "$1")" "$2" 1
     failed=1
     if ! bench_alive "${pid_of[$1]}"; then
-        note "$1 died (log: raw/signaling/$1-main.log); no more runs against it"
+        bench_note "$1 died (log: raw/signaling/$1-main.log); no more runs against it"
         unset "up[$1]"
     fi
 }
@@ -298,22 +205,15 @@ run_failed() { # SIDE ROUND OUT: note it; forget a side whose server died
 declare -A up=() pid_of=() port_of=()
 # shellcheck disable=SC2086  # word lists on purpose
 all_sides=$(printf '%s\n' $SIDES $RATE_SIDES | awk '!seen[$0]++' | tr '\n' ' ')
-for s in $all_sides; do
-    if start_server "$s" main; then
-        up[$s]=1
-        pid_of[$s]=$srv_pid
-        port_of[$s]=$srv_port
-    else
-        failed=1
-    fi
-done
+# shellcheck disable=SC2086  # a word list
+bench_start_sides main $all_sides || failed=1
 
 # ---- phase 1: relay, closed loop ----------------------------------------------
 bench_log "relay: sides {$SIDES} on CPU $SERVER_CPU, sigload on CPU $CLIENT_CPU; $CLIENTS clients," \
     "{$INFLIGHT} in flight per pair, ${WARMUP} s + ${DURATION} s x $ROUNDS rounds"
 for ((r = 1; r <= ROUNDS; r++)); do
     for k in $INFLIGHT; do
-        for s in $(order "$r" "$SIDES"); do
+        for s in $(bench_order "$r" "$SIDES"); do
             [ -n "${up[$s]:-}" ] || continue
             out=$BENCH_RAW/relay-$s-k$k-r$r.txt
             if ! run_load "$s" "$out" relay -c "$CLIENTS" -k "$k" -d "$DURATION" -w "$WARMUP" -t 60; then
@@ -322,17 +222,17 @@ for ((r = 1; r <= ROUNDS; r++)); do
             fi
             line=$(tail -n 1 "$out")
             fs=$(fig_side "$s")
-            busy=$(kv server_busy_pct "$line")
-            sample "$(fig_id "mcpu_k$k" "$s")" "$fs" "$r" "$(kv msgs_per_cpu_s "$line")"
-            sample "$(fig_id "mps_k$k" "$s")" "$fs" "$r" "$(kv msgs_per_s "$line")"
-            sample "$(fig_id "p99_k$k" "$s")" "$fs" "$r" "$(awk -v u="$(kv p99_us "$line")" 'BEGIN { printf "%.4f", u / 1000 }')"
-            sample "$(fig_id "busy_k$k" "$s")" "$fs" "$r" "$busy"
-            sample "$(fig_id "client_k$k" "$s")" "$fs" "$r" "$(kv client_busy_pct "$line")"
-            sample "$(fig_id "other_k$k" "$s")" "$fs" "$r" "$(awk -v a="$(kv cpu_busy_pct "$line")" -v b="$busy" 'BEGIN { v = a - b; printf "%.1f", (v < 0 ? 0 : v) }')"
-            sample err "$fs" "$r" 0
-            bench_log "  round $r k$k $s: $(kv msgs_per_s "$line") msg/s, $(kv msgs_per_cpu_s "$line") msg/CPU-s," \
-                "p99 $(kv p99_us "$line") us, server $busy%, sigload $(kv client_busy_pct "$line")%," \
-                "core $SERVER_CPU busy $(kv cpu_busy_pct "$line")%"
+            busy=$(bench_kv server_busy_pct "$line")
+            bench_sample "$(fig_id "mcpu_k$k" "$s")" "$fs" "$r" "$(bench_kv msgs_per_cpu_s "$line")"
+            bench_sample "$(fig_id "mps_k$k" "$s")" "$fs" "$r" "$(bench_kv msgs_per_s "$line")"
+            bench_sample "$(fig_id "p99_k$k" "$s")" "$fs" "$r" "$(awk -v u="$(bench_kv p99_us "$line")" 'BEGIN { printf "%.4f", u / 1000 }')"
+            bench_sample "$(fig_id "busy_k$k" "$s")" "$fs" "$r" "$busy"
+            bench_sample "$(fig_id "client_k$k" "$s")" "$fs" "$r" "$(bench_kv client_busy_pct "$line")"
+            bench_sample "$(fig_id "other_k$k" "$s")" "$fs" "$r" "$(awk -v a="$(bench_kv cpu_busy_pct "$line")" -v b="$busy" 'BEGIN { v = a - b; printf "%.1f", (v < 0 ? 0 : v) }')"
+            bench_sample err "$fs" "$r" 0
+            bench_log "  round $r k$k $s: $(bench_kv msgs_per_s "$line") msg/s, $(bench_kv msgs_per_cpu_s "$line") msg/CPU-s," \
+                "p99 $(bench_kv p99_us "$line") us, server $busy%, sigload $(bench_kv client_busy_pct "$line")%," \
+                "core $SERVER_CPU busy $(bench_kv cpu_busy_pct "$line")%"
         done
     done
 done
@@ -351,7 +251,7 @@ if [ "$RATE_NICE" != "$NICE" ]; then
     cli_pin=(nice -n "$RATE_NICE" taskset -c "$CLIENT_CPU")
 fi
 for ((r = 1; r <= RATE_ROUNDS; r++)); do
-    for s in $(order "$r" "$RATE_SIDES"); do
+    for s in $(bench_order "$r" "$RATE_SIDES"); do
         [ -n "${up[$s]:-}" ] || continue
         out=$BENCH_RAW/rate-$s-r$r.txt
         if ! run_load "$s" "$out" rate -c "$RATE_CLIENTS" -R "$RATE" -d "$RATE_DURATION" -w "$WARMUP" -t 120; then
@@ -360,12 +260,12 @@ for ((r = 1; r <= RATE_ROUNDS; r++)); do
         fi
         line=$(tail -n 1 "$out")
         fs=$(fig_side "$s")
-        sample "$(fig_id p99_rate "$s")" "$fs" "$r" "$(awk -v u="$(kv p99_us "$line")" 'BEGIN { printf "%.4f", u / 1000 }')"
-        sample "$(fig_id p50_rate "$s")" "$fs" "$r" "$(awk -v u="$(kv p50_us "$line")" 'BEGIN { printf "%.4f", u / 1000 }')"
-        sample "$(fig_id busy_rate "$s")" "$fs" "$r" "$(kv server_busy_pct "$line")"
-        sample err "$fs" "$r" 0
-        bench_log "  round $r $s: p50 $(kv p50_us "$line") us, p99 $(kv p99_us "$line") us," \
-            "p99.9 $(kv p999_us "$line") us, server $(kv server_busy_pct "$line")%, connect $(kv connect_s "$line") s"
+        bench_sample "$(fig_id p99_rate "$s")" "$fs" "$r" "$(awk -v u="$(bench_kv p99_us "$line")" 'BEGIN { printf "%.4f", u / 1000 }')"
+        bench_sample "$(fig_id p50_rate "$s")" "$fs" "$r" "$(awk -v u="$(bench_kv p50_us "$line")" 'BEGIN { printf "%.4f", u / 1000 }')"
+        bench_sample "$(fig_id busy_rate "$s")" "$fs" "$r" "$(bench_kv server_busy_pct "$line")"
+        bench_sample err "$fs" "$r" 0
+        bench_log "  round $r $s: p50 $(bench_kv p50_us "$line") us, p99 $(bench_kv p99_us "$line") us," \
+            "p99.9 $(bench_kv p999_us "$line") us, server $(bench_kv server_busy_pct "$line")%, connect $(bench_kv connect_s "$line") s"
     done
 done
 
@@ -377,7 +277,7 @@ cli_pin=("${cli_pin_relay[@]}")
 # ---- phase 3: clients held, RSS per client -----------------------------------------
 bench_log "hold: sides {$HOLD_SIDES}; $HOLD_N clients, a fresh server per side and round, $HOLD_ROUNDS round(s)"
 for ((r = 1; r <= HOLD_ROUNDS; r++)); do
-    for s in $(order "$r" "$HOLD_SIDES"); do
+    for s in $(bench_order "$r" "$HOLD_SIDES"); do
         [ -n "${pid_of[$s]:-}" ] || continue # never started
         start_server "$s" "hold-$r" || {
             failed=1
@@ -389,18 +289,18 @@ for ((r = 1; r <= HOLD_ROUNDS; r++)); do
         if ! timeout 300 "${cli_pin[@]}" "$sigload" hold -P "$(proto_of "$s")" -u "$(path_of "$s")" \
             -p "$srv_port" -c "$HOLD_N" -S "$HOLD_SETTLE_MS" -d "$HOLD_ACTIVE" -H "$HEARTBEAT" \
             -O "$OFFER_SDP" -A "$ANSWER_SDP" -t 200 "$srv_pid" >"$out" 2>&1; then
-            note "hold round $r $s: $(tail -n 2 "$out" | tr '\r\n' '  ')"
-            sample err "$fs" "$r" 1
+            bench_note "hold round $r $s: $(tail -n 2 "$out" | tr '\r\n' '  ')"
+            bench_sample err "$fs" "$r" 1
             failed=1
             bench_stop "$srv_pid"
             continue
         fi
         line=$(tail -n 1 "$out")
-        sample "$(fig_id held "$s")" "$fs" "$r" "$(kv held "$line")"
-        sample "$(fig_id idle_kib "$s")" "$fs" "$r" "$(awk -v b="$(kv idle_per_client_bytes "$line")" 'BEGIN { printf "%.3f", b / 1024 }')"
-        sample "$(fig_id active_kib "$s")" "$fs" "$r" "$(awk -v b="$(kv active_per_client_bytes "$line")" 'BEGIN { printf "%.3f", b / 1024 }')"
-        sample "$(fig_id connect_s "$s")" "$fs" "$r" "$(kv connect_s "$line")"
-        sample err "$fs" "$r" 0
+        bench_sample "$(fig_id held "$s")" "$fs" "$r" "$(bench_kv held "$line")"
+        bench_sample "$(fig_id idle_kib "$s")" "$fs" "$r" "$(awk -v b="$(bench_kv idle_per_client_bytes "$line")" 'BEGIN { printf "%.3f", b / 1024 }')"
+        bench_sample "$(fig_id active_kib "$s")" "$fs" "$r" "$(awk -v b="$(bench_kv active_per_client_bytes "$line")" 'BEGIN { printf "%.3f", b / 1024 }')"
+        bench_sample "$(fig_id connect_s "$s")" "$fs" "$r" "$(bench_kv connect_s "$line")"
+        bench_sample err "$fs" "$r" 0
         bench_log "  round $r $s: $line"
         bench_stop "$srv_pid"
     done

@@ -31,24 +31,13 @@ set -euo pipefail
 {
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-BENCH_SECTION=turn
 # shellcheck source-path=SCRIPTDIR/..
 # shellcheck source=lib.sh
-. "$root/bench/lib.sh"
+. "$here/../lib.sh"
 
 # ---- parameters (environment overrides) ----------------------------------
-TSUNAGI=${TSUNAGI:-$root/build/tsunagi}
+bench_section turn # root, TSUNAGI, BENCH_RAW, SERVER_CPUS, CLIENT_CPUS
 TURNSERVER=${TURNSERVER:-/usr/bin/turnserver}
-BENCH_RAW=${BENCH_RAW:-$root/bench/results/raw/turn}
-ncpu=$(nproc)
-if [ "$ncpu" -ge 2 ]; then
-    SERVER_CPUS=${BENCH_SERVER_CPUS:-0}
-    CLIENT_CPUS=${BENCH_CLIENT_CPUS:-1}
-else
-    SERVER_CPUS=${BENCH_SERVER_CPUS:-0}
-    CLIENT_CPUS=${BENCH_CLIENT_CPUS:-0}
-fi
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     def_rounds=1 def_duration=2 def_warmup=0.5 def_idle_n=500
 else
@@ -97,8 +86,7 @@ nofile=$(ulimit -Hn)
 
 bench_init
 bench_lock
-mkdir -p "$BENCH_RAW"
-rm -f "$BENCH_RAW"/*.txt "$BENCH_RAW"/*.log "$BENCH_RAW"/*.out "$BENCH_RAW"/*.tsv "$BENCH_RAW"/*.md "$BENCH_RAW"/chart-*
+bench_raw_reset '*.txt' '*.log' '*.out' '*.tsv' '*.md' 'chart-*'
 samples=$BENCH_RAW/samples.tsv
 # Every sample first goes to all-samples.tsv with the pair (phase and round)
 # it belongs to and how noisy that pair was; samples.tsv is chosen from it
@@ -108,7 +96,7 @@ printf 'id\tside\tround\tvalue\tpair\tnoise\n' >"$all_samples"
 server_cpu_list=$(bench_cpu_expand "$SERVER_CPUS")
 client_cpu_list=$(bench_cpu_expand "$CLIENT_CPUS")
 all_cpu_list=$(bench_cpu_expand "$SERVER_CPUS,$CLIENT_CPUS")
-quiet_left=$QUIET_BUDGET
+bench_quiet_left=$QUIET_BUDGET
 redos_left=$MAX_REDOS
 phase_failures=0
 
@@ -145,19 +133,10 @@ for _ in range(50):
 
 # Wait (at most ~10 s) until the server answers a STUN Binding request.
 wait_stun() {
-    local pid=$1 port=$2 log=$3 name=$4 i
-    for ((i = 0; i < 50; i++)); do
-        if ! bench_alive "$pid"; then
-            tail -n 20 "$log" >&2 2>/dev/null
-            bench_die "$name exited during start-up (log: $log)"
-        fi
-        if "$stunflood" -s "127.0.0.1:$port" -n 1 -w 1 -d 0.1 -W 0 >/dev/null 2>&1; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    tail -n 20 "$log" >&2 2>/dev/null
-    bench_die "$name did not answer a STUN Binding request on 127.0.0.1:$port within 10 s (log: $log)"
+    local pid=$1 port=$2 log=$3 name=$4
+    bench_ready_or_die "$pid" "$log" "$name" \
+        "did not answer a STUN Binding request on 127.0.0.1:$port within 10 s" 50 0.1 \
+        "$stunflood" -s "127.0.0.1:$port" -n 1 -w 1 -d 0.1 -W 0
 }
 
 start_tsunagi() {
@@ -220,11 +199,11 @@ side_of() {
     if [ "$1" = tsunagi ]; then echo tsunagi; else echo peer; fi
 }
 
-# Servers in the order for round R: tsunagi first in odd rounds.
+# Servers in the order for round R: tsunagi first in odd rounds; only those
+# of SERVERS.
 order() {
-    local all s out=''
-    if [ $(($1 % 2)) -eq 1 ]; then all="tsunagi coturn"; else all="coturn tsunagi"; fi
-    for s in $all; do
+    local s out=''
+    for s in $(bench_order "$1" "tsunagi coturn"); do
         case " $SERVERS " in *" $s "*) out="$out $s" ;; esac
     done
     echo "$out"
@@ -235,40 +214,15 @@ sample() {
     printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$pair_file"
 }
 
-# kv FILE KEY: the value of key=value in the tool's output line; empty if none.
+# kv FILE KEY: the value of key=value in the tool's output; empty if none.
 kv() {
-    tr ' ' '\n' <"$1" | sed -n "s/^$2=//p" | tail -n 1
-}
-
-quiet_wait() {
-    local busy
-    while :; do
-        busy=$(bench_cores_busy "$all_cpu_list" 0.5)
-        [ "$busy" -le "$QUIET_PCT" ] && return 0
-        [ "$quiet_left" -gt 0 ] || return 0
-        quiet_left=$((quiet_left - 1))
-        sleep 0.5
-    done
+    bench_kv "$2" "$(cat "$1")"
 }
 
 # CPU ticks (user + system) of this shell's children that have been waited
 # for: the load generators run so far.
 children_ticks() {
     sed 's/^.*) //' "/proc/$$/stat" | awk '{ print $14 + $15 }'
-}
-
-# "BUSY TOTAL" clock ticks of the CPUs named ("0 1"), BUSY with interrupt
-# and softirq time (a process's system time includes the softirq work done
-# in its context, the loopback delivery of what it sends, which /proc/stat
-# counts as softirq, not system) and steal time (the hypervisor ran someone
-# else on this virtual CPU: as bad for a run as another process).
-core_ticks_all() {
-    awk -v l=" $* " '
-    $1 ~ /^cpu[0-9]+$/ && index(l, " " substr($1, 4) " ") {
-        b += $2 + $3 + $4 + $7 + $8 + $9
-        t += $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9
-    }
-    END { print b + 0, t + 0 }' /proc/stat
 }
 
 # The ksoftirqd threads of the CPUs named: the packets they handle are ours.
@@ -295,19 +249,22 @@ other_pct() {
 run_tool() {
     local name=$1 out=$2 rc k0 k1 c0 c1 l0 l1 g0 g1
     shift 2
-    quiet_wait
+    bench_quiet_budget "$all_cpu_list" "$QUIET_PCT"
+    # The cores' BUSY counts interrupt, softirq and steal time (bench_core_ticks
+    # -a): the hypervisor running someone else is as bad for a run as another
+    # process.
     # shellcheck disable=SC2086  # PID lists
     {
-        k0=$(core_ticks_all $server_cpu_list)
-        l0=$(core_ticks_all $client_cpu_list)
+        k0=$(bench_core_ticks -a $server_cpu_list)
+        l0=$(bench_core_ticks -a $client_cpu_list)
         c0=$(bench_cpu_ticks "$srv_pid" $srv_softirqd)
         g0=$(($(children_ticks) + $(bench_cpu_ticks $cli_softirqd)))
         rc=0
         timeout 120 taskset -c "$CLIENT_CPUS" "$@" >"$out" 2>&1 || rc=$?
         g1=$(($(children_ticks) + $(bench_cpu_ticks $cli_softirqd)))
         c1=$(bench_cpu_ticks "$srv_pid" $srv_softirqd)
-        l1=$(core_ticks_all $client_cpu_list)
-        k1=$(core_ticks_all $server_cpu_list)
+        l1=$(bench_core_ticks -a $client_cpu_list)
+        k1=$(bench_core_ticks -a $server_cpu_list)
     }
     r_other=$(other_pct "$k0" "$k1" $((c1 - c0)))
     r_cli_other=$(other_pct "$l0" "$l1" $((g1 - g0)))
@@ -514,8 +471,8 @@ bench_log "clean pairs: $dropped sample(s) of noisy rounds left out of the figur
 # Labels of charted figures stay short: they are the charts' x labels.
 fixed_label() { printf '%s clients × %s/s' "${1%x*}" "${1#*x}"; }
 {
-    printf 'id\tchart\tlabel\tunit\tpeer\tagg\tbetter\trule\ttarget\n'
-    row() { printf '%s\t%s\t%s\t%s\tcoturn\tmedian\t%s\t%s\t%s\n' "$@"; }
+    bench_fig_head
+    row() { bench_fig_row "$1" "$2" "$3" "$4" coturn median "$5" "$6" "$7"; }
     row bind_cpu_s stun 'Binding requests answered per server CPU-second' /CPU-s higher ge_x:peer:2 '≥ 2× coturn'
     row alloc_cpu_s alloc 'allocations per server CPU-second' /CPU-s higher ge_x:peer:2 '≥ 2× coturn'
     row closed_cpu_s relay "relayed packets, closed loop ${CLOSED_CLIENTS} × ${CLOSED_K}" /CPU-s higher ge_x:peer:1.5 '≥ 1.5× coturn'
@@ -618,7 +575,7 @@ log in a file. The exact command lines head \`raw/turn/tsunagi-*.log\` and \`raw
 - **Noise.** A shared machine: before each run the benchmark waits until CPUs
   ${SERVER_CPUS},${CLIENT_CPUS} are at most ${QUIET_PCT} % busy (at most ${QUIET_BUDGET} s of waiting in all), and runs a
   pair again when other processes (or the hypervisor: steal time) took more than
-  ${MAX_OTHER} % of CPU ${SERVER_CPUS} or of CPU ${CLIENT_CPUS} during either of its runs (at most ${MAX_REDOS} times; this run: $((MAX_REDOS - redos_left)) redo(s), $((QUIET_BUDGET - quiet_left)) s of waiting). A
+  ${MAX_OTHER} % of CPU ${SERVER_CPUS} or of CPU ${CLIENT_CPUS} during either of its runs (at most ${MAX_REDOS} times; this run: $((MAX_REDOS - redos_left)) redo(s), $((QUIET_BUDGET - bench_quiet_left)) s of waiting). A
   fixed-rate pair also counts as noisy when the load generator fell more than
   100 ms behind its schedule. A phase's figures then come from its clean rounds only, or from its least noisy
   round when none was clean (this run: ${dropped} sample(s) left out; every sample

@@ -20,10 +20,11 @@
  */
 #define _GNU_SOURCE
 #include <poll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/opts.h"
+#include "../common/proc.h"
 #include "turnbench.h"
 
 #define MAX_SOCKS 64
@@ -50,56 +51,20 @@ static void usage(void)
     exit(2);
 }
 
-static double cpu_self_s(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 int main(int argc, char **argv)
 {
     struct sockaddr_in server;
-    int nsocks = 8, window = 32, batch = 32, pid = 0, check_fp = 0, opt, i;
+    int nsocks = 8, window = 32, batch = 32, pid = 0, check_fp = 0, i;
     double secs = 5, warmup = 1;
-    int have_server = 0;
+    const char *server_arg = NULL;
+    const opt_t table[] = {
+        {'s', OPT_STR, &server_arg}, {'n', OPT_INT, &nsocks},    {'w', OPT_INT, &window},
+        {'b', OPT_INT, &batch},      {'d', OPT_DOUBLE, &secs},   {'W', OPT_DOUBLE, &warmup},
+        {'P', OPT_INT, &pid},        {'f', OPT_FLAG, &check_fp}, {0, OPT_FLAG, NULL}};
 
-    while ((opt = getopt(argc, argv, "s:n:w:b:d:W:P:f")) != -1) {
-        switch (opt) {
-        case 's':
-            if (tb_parse_addr(optarg, &server) != 0)
-                usage();
-            have_server = 1;
-            break;
-        case 'n':
-            nsocks = atoi(optarg);
-            break;
-        case 'w':
-            window = atoi(optarg);
-            break;
-        case 'b':
-            batch = atoi(optarg);
-            break;
-        case 'd':
-            secs = atof(optarg);
-            break;
-        case 'W':
-            warmup = atof(optarg);
-            break;
-        case 'P':
-            pid = atoi(optarg);
-            break;
-        case 'f':
-            check_fp = 1;
-            break;
-        default:
-            usage();
-        }
-    }
-    if (!have_server || nsocks < 1 || nsocks > MAX_SOCKS || batch < 1 || batch > MAX_BATCH ||
-        window < 1 || secs <= 0)
+    if (opts_parse(argc, argv, 1, table) < 0 || server_arg == NULL ||
+        tb_parse_addr(server_arg, &server) != 0 || nsocks < 1 || nsocks > MAX_SOCKS || batch < 1 ||
+        batch > MAX_BATCH || window < 1 || secs <= 0)
         usage();
 
     for (i = 0; i < nsocks; i++) {
@@ -135,12 +100,12 @@ int main(int argc, char **argv)
         if (!measuring && now >= t_start) {
             measuring = 1;
             cpu0 = pid ? tb_proc_cpu_ns(pid) : -1;
-            self0 = cpu_self_s();
+            self0 = proc_self_cpu_s();
             t_start = now;
         }
         if (measuring && now >= t_end) {
             cpu1 = pid ? tb_proc_cpu_ns(pid) : -1;
-            self1 = cpu_self_s();
+            self1 = proc_self_cpu_s();
             t_end = now;
             break;
         }
@@ -150,11 +115,7 @@ int main(int argc, char **argv)
 
             /* answers */
             for (j = 0; j < batch; j++) {
-                iovs[j].iov_base = s->rx[j];
-                iovs[j].iov_len = sizeof(s->rx[j]);
-                memset(&msgs[j].msg_hdr, 0, sizeof(msgs[j].msg_hdr));
-                msgs[j].msg_hdr.msg_iov = &iovs[j];
-                msgs[j].msg_hdr.msg_iovlen = 1;
+                tb_mmsg_set(&msgs[j], &iovs[j], s->rx[j], sizeof(s->rx[j]));
             }
             n = recvmmsg(s->fd, msgs, (unsigned)batch, MSG_DONTWAIT, NULL);
             if (n > 0) {
@@ -200,11 +161,7 @@ int main(int argc, char **argv)
                 s->seq++;
                 tb_begin(&m, s->tx[j], STUN_BINDING_REQ, tid);
                 tb_fingerprint(&m);
-                iovs[j].iov_base = s->tx[j];
-                iovs[j].iov_len = m.len;
-                memset(&msgs[j].msg_hdr, 0, sizeof(msgs[j].msg_hdr));
-                msgs[j].msg_hdr.msg_iov = &iovs[j];
-                msgs[j].msg_hdr.msg_iovlen = 1;
+                tb_mmsg_set(&msgs[j], &iovs[j], s->tx[j], m.len);
             }
             n = sendmmsg(s->fd, msgs, (unsigned)k, MSG_DONTWAIT);
             if (n > 0) {

@@ -2,8 +2,8 @@
  * turnbench.h — pieces shared by bench/turn/stunflood.c and bench/turn/turnfleet.c:
  * a STUN message builder and reader (RFC 8489 / 5389: XOR addresses,
  * MESSAGE-INTEGRITY with HMAC-SHA1 through OpenSSL's EVP_MAC, FINGERPRINT
- * with zlib's CRC-32), clocks, the server's CPU time and RSS from /proc, and a
- * latency histogram. Header-only (static functions): each tool builds with
+ * with zlib's CRC-32), clocks, the server's CPU time and RSS from /proc, a
+ * latency histogram, and sendmmsg/recvmmsg batch entries. Header-only (static functions): each tool builds with
  * one `cc -O2 file.c -lcrypto -lz`.
  */
 #ifndef TURNBENCH_H
@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <openssl/core_names.h>
@@ -462,6 +463,16 @@ static inline double tb_hist_quantile_us(const tb_hist_t *h, double q)
             return tb_hist_upper_us(i);
     }
     return h->max_ns / 1000.0;
+}
+
+/* Entry m of a sendmmsg/recvmmsg batch: one buffer, no address. */
+static inline void tb_mmsg_set(struct mmsghdr *m, struct iovec *iov, void *base, size_t len)
+{
+    iov->iov_base = base;
+    iov->iov_len = len;
+    memset(&m->msg_hdr, 0, sizeof(m->msg_hdr));
+    m->msg_hdr.msg_iov = iov;
+    m->msg_hdr.msg_iovlen = 1;
 }
 
 /* "127.0.0.1:3478" into sa. */

@@ -46,10 +46,11 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/opts.h"
+#include "../common/proc.h"
 #include "turnbench.h"
 
 enum {
@@ -472,11 +473,7 @@ static void send_data(client_t *c, int n, uint64_t now)
     if (n > MAX_BATCH)
         n = MAX_BATCH;
     for (j = 0; j < n; j++) {
-        iov[j].iov_base = scratch[j];
-        iov[j].iov_len = build_data(c, j, now);
-        memset(&msgs[j].msg_hdr, 0, sizeof(msgs[j].msg_hdr));
-        msgs[j].msg_hdr.msg_iov = &iov[j];
-        msgs[j].msg_hdr.msg_iovlen = 1;
+        tb_mmsg_set(&msgs[j], &iov[j], scratch[j], build_data(c, j, now));
     }
     sent = sendmmsg(c->fd, msgs, (unsigned)n, MSG_DONTWAIT);
     if (sent < 0)
@@ -527,11 +524,7 @@ static void on_client(client_t *c, uint64_t now, int sending)
     int n, j, data = 0;
 
     for (j = 0; j < MAX_BATCH; j++) {
-        iov[j].iov_base = rx[j];
-        iov[j].iov_len = sizeof(rx[j]);
-        memset(&msgs[j].msg_hdr, 0, sizeof(msgs[j].msg_hdr));
-        msgs[j].msg_hdr.msg_iov = &iov[j];
-        msgs[j].msg_hdr.msg_iovlen = 1;
+        tb_mmsg_set(&msgs[j], &iov[j], rx[j], sizeof(rx[j]));
     }
     n = recvmmsg(c->fd, msgs, MAX_BATCH, MSG_DONTWAIT, NULL);
     for (j = 0; j < n; j++) {
@@ -561,11 +554,7 @@ static void on_peer(uint64_t now)
 
     for (round = 0; round < 8; round++) {
         for (j = 0; j < MAX_BATCH; j++) {
-            iov[j].iov_base = buf[j];
-            iov[j].iov_len = sizeof(buf[j]);
-            memset(&msgs[j].msg_hdr, 0, sizeof(msgs[j].msg_hdr));
-            msgs[j].msg_hdr.msg_iov = &iov[j];
-            msgs[j].msg_hdr.msg_iovlen = 1;
+            tb_mmsg_set(&msgs[j], &iov[j], buf[j], sizeof(buf[j]));
             msgs[j].msg_hdr.msg_name = &from[j];
             msgs[j].msg_hdr.msg_namelen = sizeof(from[j]);
         }
@@ -692,15 +681,6 @@ static void print_failures(void)
             printf(" failed_%d=%d", i, fail_codes[i]);
 }
 
-static double self_cpu_s(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 /* The measured window: warm-up, then secs; work() is one turn of the mode. */
 static void run_window(void (*work)(uint64_t now), int64_t *cpu0, int64_t *cpu1, double *self)
 {
@@ -715,11 +695,11 @@ static void run_window(void (*work)(uint64_t now), int64_t *cpu0, int64_t *cpu1,
         if (!measuring && now >= t_start) {
             measuring = 1;
             *cpu0 = pid ? tb_proc_cpu_ns(pid) : -1;
-            s0 = self_cpu_s();
+            s0 = proc_self_cpu_s();
         }
         if (now >= t_end) {
             *cpu1 = pid ? tb_proc_cpu_ns(pid) : -1;
-            *self = self_cpu_s() - s0;
+            *self = proc_self_cpu_s() - s0;
             measuring = 0;
             break;
         }
@@ -791,88 +771,48 @@ static void alloc_turn(uint64_t now)
 
 int main(int argc, char **argv)
 {
-    int opt, i, have_server = 0;
-    struct rlimit rl;
+    const char *server_arg = NULL, *mode_arg = "relay";
+    const opt_t table[] = {{'s', OPT_STR, &server_arg},
+                           {'u', OPT_STR, &user},
+                           {'p', OPT_STR, &pass},
+                           {'m', OPT_STR, &mode_arg},
+                           {'n', OPT_INT, &nclients},
+                           {'k', OPT_INT, &inflight_k},
+                           {'R', OPT_DOUBLE, &rate},
+                           {'l', OPT_INT, &payload},
+                           {'d', OPT_DOUBLE, &secs},
+                           {'W', OPT_DOUBLE, &warmup},
+                           {'P', OPT_INT, &pid},
+                           {'S', OPT_INT, &settle_ms},
+                           {'c', OPT_INT, &setup_par},
+                           {'F', OPT_INT, &fresh_sockets},
+                           {'A', OPT_INT, &spread_ips},
+                           {'V', OPT_INT, &verify},
+                           {'T', OPT_DOUBLE, &setup_timeout},
+                           {0, OPT_FLAG, NULL}};
+    int i;
     int64_t cpu0 = -1, cpu1 = -1;
     double self = 0, dur, scpu;
 
-    while ((opt = getopt(argc, argv, "s:u:p:m:n:k:R:l:d:W:P:S:c:F:V:T:A:")) != -1) {
-        switch (opt) {
-        case 's':
-            if (tb_parse_addr(optarg, &server) != 0)
-                usage();
-            have_server = 1;
-            break;
-        case 'u':
-            user = optarg;
-            break;
-        case 'p':
-            pass = optarg;
-            break;
-        case 'm':
-            if (strcmp(optarg, "relay") == 0)
-                mode = MODE_RELAY;
-            else if (strcmp(optarg, "alloc") == 0)
-                mode = MODE_ALLOC;
-            else if (strcmp(optarg, "idle") == 0)
-                mode = MODE_IDLE;
-            else
-                usage();
-            break;
-        case 'n':
-            nclients = atoi(optarg);
-            break;
-        case 'k':
-            inflight_k = atoi(optarg);
-            break;
-        case 'R':
-            rate = atof(optarg);
-            break;
-        case 'l':
-            payload = atoi(optarg);
-            break;
-        case 'd':
-            secs = atof(optarg);
-            break;
-        case 'W':
-            warmup = atof(optarg);
-            break;
-        case 'P':
-            pid = atoi(optarg);
-            break;
-        case 'S':
-            settle_ms = atoi(optarg);
-            break;
-        case 'c':
-            setup_par = atoi(optarg);
-            break;
-        case 'F':
-            fresh_sockets = atoi(optarg);
-            break;
-        case 'A':
-            spread_ips = atoi(optarg);
-            break;
-        case 'V':
-            verify = atoi(optarg);
-            break;
-        case 'T':
-            setup_timeout = atof(optarg);
-            break;
-        default:
-            usage();
-        }
-    }
-    if (!have_server || nclients < 1 || payload < 24 || payload > PKT_MAX || inflight_k < 1 ||
+    if (opts_parse(argc, argv, 1, table) < 0 || server_arg == NULL ||
+        tb_parse_addr(server_arg, &server) != 0)
+        usage();
+    if (strcmp(mode_arg, "relay") == 0)
+        mode = MODE_RELAY;
+    else if (strcmp(mode_arg, "alloc") == 0)
+        mode = MODE_ALLOC;
+    else if (strcmp(mode_arg, "idle") == 0)
+        mode = MODE_IDLE;
+    else
+        usage();
+    if (nclients < 1 || payload < 24 || payload > PKT_MAX || inflight_k < 1 ||
         inflight_k > MAX_BATCH || setup_par < 1 || secs <= 0)
         usage();
     if (verify < 0)
         verify = mode != MODE_ALLOC;
     signal(SIGPIPE, SIG_IGN);
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0); /* wake within 1 us of the next send */
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    proc_raise_nofile(); /* one socket per client */
     {
         uint64_t seed = tb_now_ns() ^ ((uint64_t)getpid() << 32);
 

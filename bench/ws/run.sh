@@ -24,22 +24,14 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-BENCH_SECTION=ws
 # shellcheck source-path=SCRIPTDIR/..
 # shellcheck source=lib.sh
-. "$root/bench/lib.sh"
+. "$here/../lib.sh"
 
 # ---- parameters (environment overrides) ----------------------------------
-TSUNAGI=${TSUNAGI:-$root/build/tsunagi}
+bench_section ws # root, TSUNAGI, BENCH_RAW, the CPUs (one core for every server: SERVER_CPU)
 NODE=${NODE:-node}
 WS_NODE_PATH=${WS_NODE_PATH:-$root/tests/node_modules}
-BENCH_RAW=${BENCH_RAW:-$root/bench/results/raw/ws}
-ncpu=$(nproc)
-SERVER_CPUS=${BENCH_SERVER_CPUS:-0}
-if [ "$ncpu" -ge 2 ]; then CLIENT_CPUS=${BENCH_CLIENT_CPUS:-1}; else CLIENT_CPUS=${BENCH_CLIENT_CPUS:-0}; fi
-SERVER_CPU=${SERVER_CPUS%%[,-]*} # one core for every server, the first of the list
-CLIENT_CPU=${CLIENT_CPUS%%[,-]*}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     def_rounds=1 def_duration=2 def_warmup=0.5 def_idle_n=2000
 else
@@ -60,6 +52,7 @@ LWS_RX=${WS_LWS_RX:-0} # lws rx_buffer_size; 0 = lws's default
 # more than MAX_OTHER % of that core during it (at most MAX_RETRIES redos).
 QUIET_PCT=${WS_QUIET_PCT:-10}
 QUIET_WAIT=${WS_QUIET_WAIT:-1}
+QUIET_PAUSE=0.5
 MAX_OTHER=${WS_MAX_OTHER:-15}
 MAX_RETRIES=${WS_MAX_RETRIES:-6}
 
@@ -68,64 +61,27 @@ bench_need cc taskset timeout awk pkg-config "$BENCH_PY"
 pkg-config --exists libwebsockets || bench_die "libwebsockets-dev is missing (run: scripts/deps.sh bench)"
 
 bench_init
-mkdir -p "$BENCH_RAW"
-rm -f "$BENCH_RAW"/*.txt "$BENCH_RAW"/*.log "$BENCH_RAW"/*.tsv "$BENCH_RAW"/*.md
-samples=$BENCH_RAW/samples.tsv
-printf 'id\tside\tround\tvalue\n' >"$samples"
-notes=$BENCH_RAW/notes.txt # problems worth a line in method.md
-: >"$notes"
+bench_raw_reset '*.txt' '*.log' '*.tsv' '*.md'
+bench_samples_init
+bench_notes_init # problems worth a line in method.md
 failed=0
 
-note() {
-    bench_log "$*"
-    printf '%s\n' "$*" >>"$notes"
-}
-
 # ---- the idle connection count: both processes must stay under their fd limit --
-nofile=$(ulimit -n)
-[ "$nofile" = unlimited ] && nofile=1048576
-read -r port_lo port_hi </proc/sys/net/ipv4/ip_local_port_range
-idle_fit=$((nofile - 1000)) # the server's own files (node has a few dozen)
-eph=$((port_hi - port_lo - 1000))
-[ "$eph" -lt "$idle_fit" ] && idle_fit=$eph
+bench_fit 1000 # the server's own files (node has a few dozen)
 idle_capped=''
-if [ "$IDLE_N" -gt "$idle_fit" ]; then
-    note "idle: $IDLE_N connections do not fit (ulimit -n $nofile, ephemeral ports $port_lo-$port_hi); using $idle_fit"
+if [ "$IDLE_N" -gt "$fit" ]; then
+    bench_note "idle: $IDLE_N connections do not fit (ulimit -n $nofile, ephemeral ports $port_lo-$port_hi); using $fit"
     idle_capped=" (not the $IDLE_N asked for: ulimit -n $nofile and ephemeral ports $port_lo–$port_hi allow no more)"
-    IDLE_N=$idle_fit
+    IDLE_N=$fit
 fi
-
-# Busy % of the server's core over SECONDS (everything but idle and iowait).
-core_busy() {
-    local a b
-    a=$(awk -v c="cpu$SERVER_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
-    sleep "$1"
-    b=$(awk -v c="cpu$SERVER_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
-    awk -v a="$a" -v b="$b" 'BEGIN {
-        split(a, x, " "); split(b, y, " "); busy = y[1] - x[1]; idle = y[2] - x[2]
-        printf "%.0f", (busy + idle > 0 ? 100 * busy / (busy + idle) : 0) }'
-}
-
-# Wait until the server core is quiet (our servers are idle between runs).
-quiet_wait() {
-    local t0=$SECONDS b
-    while :; do
-        b=$(core_busy 0.3)
-        [ "$b" -le "$QUIET_PCT" ] && return 0
-        if [ $((SECONDS - t0)) -ge "$QUIET_WAIT" ]; then
-            bench_log "  core $SERVER_CPU is still ${b}% busy with other work after ${QUIET_WAIT} s; running anyway"
-            return 0
-        fi
-        sleep 0.5
-    done
-}
-retries=0
 
 # ---- tools ----------------------------------------------------------------
 tools=$bench_tmp/bin
+common=$root/bench/common # the WebSocket client side loadgen and sigload share
 mkdir -p "$tools"
 loadgen=$tools/loadgen
-cc -O2 -Wall -Wextra -o "$loadgen" "$here/loadgen.c" || bench_die "could not build bench/ws/loadgen.c"
+cc -O2 -Wall -Wextra -o "$loadgen" "$here/loadgen.c" "$common/wsclient.c" ||
+    bench_die "could not build bench/ws/loadgen.c"
 cc -O2 -Wall -Wextra -o "$tools/minimal_echo" "$here/minimal_echo.c" ||
     bench_die "could not build bench/ws/minimal_echo.c"
 # shellcheck disable=SC2046  # pkg-config output is a word list
@@ -147,7 +103,7 @@ fi
 srv_port='' srv_pid=''
 
 start_server() {
-    local s=$1 tag=$2 log i turn_port
+    local s=$1 tag=$2 log turn_port
     srv_port=$(bench_free_port)
     log=$BENCH_RAW/$s-$tag.log
     case $s in
@@ -171,39 +127,9 @@ start_server() {
     srv_pid=$!
     bench_track "$srv_pid"
     # Ready when one connection completes the upgrade and gets an echo back.
-    for ((i = 0; i < 100; i++)); do
-        if ! bench_alive "$srv_pid"; then
-            note "$s did not start (log: raw/ws/$s-$tag.log: $(tail -n 3 "$log" | tr '\r\n' '  '))"
-            bench_stop "$srv_pid"
-            return 1
-        fi
-        if timeout 5 "$loadgen" echo -p "$srv_port" -c 1 -s 16 -k 1 -d 0.05 -w 0 -t 2 \
-            >"$BENCH_RAW/ready-$s-$tag.txt" 2>&1; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    note "$s does not echo on ws://127.0.0.1:$srv_port/echo: $(head -n 2 "$BENCH_RAW/ready-$s-$tag.txt" | tr '\r\n' '  ')"
-    bench_stop "$srv_pid"
-    return 1
-}
-
-sample() {
-    printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$samples"
-}
-
-# Servers in the order for round R: the list rotated by R-1.
-order() {
-    local r=$1 arr i n
-    read -r -a arr <<<"$SERVERS"
-    n=${#arr[@]}
-    for ((i = 0; i < n; i++)); do
-        printf '%s ' "${arr[$(((i + r - 1) % n))]}"
-    done
-}
-
-kv() { # kv KEY LINE → value of KEY=value in LINE
-    echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
+    bench_await_side "$s" "$log" "does not echo on ws://127.0.0.1:$srv_port/echo" 100 0.1 \
+        "$BENCH_RAW/ready-$s-$tag.txt" \
+        timeout 5 "$loadgen" echo -p "$srv_port" -c 1 -s 16 -k 1 -d 0.05 -w 0 -t 2
 }
 
 sc_id() { # 100:64:1 → c100s64k1
@@ -231,15 +157,8 @@ sc_rule() {
 
 # ---- phase 0: start everything once, for the record ---------------------------
 declare -A up=() pid_of=() port_of=()
-for s in $SERVERS; do
-    if start_server "$s" main; then
-        up[$s]=1
-        pid_of[$s]=$srv_pid
-        port_of[$s]=$srv_port
-    else
-        failed=1
-    fi
-done
+# shellcheck disable=SC2086  # a word list
+bench_start_sides main $SERVERS || failed=1
 if [ -n "${up[ws]:-}" ]; then
     node_version=$("$NODE" --version)
     ws_version=$(NODE_PATH=$WS_NODE_PATH "$NODE" -p 'require("ws/package.json").version' 2>/dev/null || echo '?')
@@ -252,58 +171,36 @@ for ((r = 1; r <= ROUNDS; r++)); do
     for sc in $SCENARIOS; do
         IFS=: read -r c sz k <<<"$sc"
         id=$(sc_id "$sc")
-        for s in $(order "$r"); do
+        for s in $(bench_order "$r" "$SERVERS"); do
             [ -n "${up[$s]:-}" ] || continue
             out=$BENCH_RAW/echo-$s-$id-r$r.txt
-            try=1
-            while :; do
-                quiet_wait
-                if ! timeout $((${DURATION%.*} + ${WARMUP%.*} + 60)) taskset -c "$CLIENT_CPU" "$loadgen" echo \
-                    -p "${port_of[$s]}" -c "$c" -s "$sz" -k "$k" -d "$DURATION" -w "$WARMUP" \
-                    -C "$SERVER_CPU" "${pid_of[$s]}" >"$out.try$try" 2>&1; then
-                    cp "$out.try$try" "$out"
-                    break
-                fi
-                line=$(tail -n 1 "$out.try$try")
-                other=$(awk -v a="$(kv cpu_busy_pct "$line")" -v b="$(kv server_busy_pct "$line")" \
-                    'BEGIN { printf "%.0f", a - b }')
-                # Keep the cleaner of the tries.
-                if [ "$try" -eq 1 ] || [ "$other" -lt "$best_other" ]; then
-                    cp "$out.try$try" "$out"
-                    best_other=$other
-                fi
-                if [ "$other" -le "$MAX_OTHER" ] || [ "$try" -ge 2 ] || [ "$retries" -ge "$MAX_RETRIES" ]; then
-                    break
-                fi
-                bench_log "  round $r $id $s: other work took ${other}% of core $SERVER_CPU; running it again"
-                retries=$((retries + 1))
-                try=$((try + 1))
-            done
-            rm -f "$out".try*
-            if ! grep -q '^mode=echo' "$out"; then
-                note "round $r $id $s: the load generator failed: $(tail -n 2 "$out" | tr '\r\n' '  ')"
-                sample err "$s" "$r" 1
+            if ! bench_run_clean "round $r $id $s" "$out" \
+                timeout $((${DURATION%.*} + ${WARMUP%.*} + 60)) taskset -c "$CLIENT_CPU" "$loadgen" echo \
+                -p "${port_of[$s]}" -c "$c" -s "$sz" -k "$k" -d "$DURATION" -w "$WARMUP" \
+                -C "$SERVER_CPU" "${pid_of[$s]}"; then
+                bench_note "round $r $id $s: the load generator failed: $(tail -n 2 "$out" | tr '\r\n' '  ')"
+                bench_sample err "$s" "$r" 1
                 failed=1
                 if ! bench_alive "${pid_of[$s]}"; then
-                    note "$s died (log: raw/ws/$s-main.log); no more runs against it"
+                    bench_note "$s died (log: raw/ws/$s-main.log); no more runs against it"
                     unset "up[$s]"
                 fi
                 continue
             fi
             line=$(tail -n 1 "$out")
-            mcpu=$(kv msgs_per_cpu_s "$line")
-            mps=$(kv msgs_per_s "$line")
-            p99=$(kv p99_us "$line")
-            busy=$(kv server_busy_pct "$line")
-            client=$(kv client_busy_pct "$line")
-            cpub=$(kv cpu_busy_pct "$line")
-            sample "mcpu_$id" "$s" "$r" "$mcpu"
-            sample "mps_$id" "$s" "$r" "$mps"
-            sample "p99_$id" "$s" "$r" "$(awk -v u="$p99" 'BEGIN { printf "%.4f", u / 1000 }')"
-            sample "busy_$id" "$s" "$r" "$busy"
-            sample "client_$id" "$s" "$r" "$client"
-            sample "other_$id" "$s" "$r" "$(awk -v a="$cpub" -v b="$busy" 'BEGIN { v = a - b; printf "%.1f", (v < 0 ? 0 : v) }')"
-            sample err "$s" "$r" 0
+            mcpu=$(bench_kv msgs_per_cpu_s "$line")
+            mps=$(bench_kv msgs_per_s "$line")
+            p99=$(bench_kv p99_us "$line")
+            busy=$(bench_kv server_busy_pct "$line")
+            client=$(bench_kv client_busy_pct "$line")
+            cpub=$(bench_kv cpu_busy_pct "$line")
+            bench_sample "mcpu_$id" "$s" "$r" "$mcpu"
+            bench_sample "mps_$id" "$s" "$r" "$mps"
+            bench_sample "p99_$id" "$s" "$r" "$(awk -v u="$p99" 'BEGIN { printf "%.4f", u / 1000 }')"
+            bench_sample "busy_$id" "$s" "$r" "$busy"
+            bench_sample "client_$id" "$s" "$r" "$client"
+            bench_sample "other_$id" "$s" "$r" "$(awk -v a="$cpub" -v b="$busy" 'BEGIN { v = a - b; printf "%.1f", (v < 0 ? 0 : v) }')"
+            bench_sample err "$s" "$r" 0
             bench_log "  round $r $id $s: $mps msg/s, $mcpu msg/CPU-s, p99 $p99 us," \
                 "server $busy%, loadgen $client%, core $SERVER_CPU busy $cpub%"
         done
@@ -319,7 +216,7 @@ done
 # ---- phase 2: RSS per idle WebSocket connection -----------------------------------
 bench_log "idle memory: $IDLE_N WebSocket connections, $IDLE_ROUNDS fresh start(s) per server"
 for ((r = 1; r <= IDLE_ROUNDS; r++)); do
-    for s in $(order "$r"); do
+    for s in $(bench_order "$r" "$SERVERS"); do
         [ -n "${pid_of[$s]:-}" ] || continue # never started
         start_server "$s" "idle-$r" || {
             failed=1
@@ -329,16 +226,16 @@ for ((r = 1; r <= IDLE_ROUNDS; r++)); do
         sleep 0.5 # let start-up allocations settle before the first reading
         if ! timeout 180 taskset -c "$CLIENT_CPU" "$loadgen" idle -p "$srv_port" -c "$IDLE_N" \
             -S "$IDLE_SETTLE_MS" -t 150 "$srv_pid" >"$out" 2>&1; then
-            note "idle round $r $s: $(tail -n 2 "$out" | tr '\r\n' '  ')"
+            bench_note "idle round $r $s: $(tail -n 2 "$out" | tr '\r\n' '  ')"
             failed=1
             bench_stop "$srv_pid"
             continue
         fi
         line=$(tail -n 1 "$out")
-        per=$(kv per_conn_bytes "$line")
-        sample idle_kib "$s" "$r" "$(awk -v b="$per" 'BEGIN { printf "%.3f", b / 1024 }')"
-        sample idle_rss_before "$s" "$r" "$(awk -v k="$(kv before_kib "$line")" 'BEGIN { printf "%.2f", k / 1024 }')"
-        sample idle_rss_after "$s" "$r" "$(awk -v k="$(kv after_kib "$line")" 'BEGIN { printf "%.2f", k / 1024 }')"
+        per=$(bench_kv per_conn_bytes "$line")
+        bench_sample idle_kib "$s" "$r" "$(awk -v b="$per" 'BEGIN { printf "%.3f", b / 1024 }')"
+        bench_sample idle_rss_before "$s" "$r" "$(awk -v k="$(bench_kv before_kib "$line")" 'BEGIN { printf "%.2f", k / 1024 }')"
+        bench_sample idle_rss_after "$s" "$r" "$(awk -v k="$(bench_kv after_kib "$line")" 'BEGIN { printf "%.2f", k / 1024 }')"
         bench_log "  round $r $s: $line"
         bench_stop "$srv_pid"
     done
@@ -348,37 +245,31 @@ done
 peers=''
 for s in $SERVERS; do [ "$s" = tsunagi ] || peers="$peers,$s"; done
 peers=${peers#,}
+# row ID CHART LABEL UNIT BETTER [RULE TARGET] (median over rounds)
+row() { bench_fig_row "$1" "$2" "$3" "$4" "$peers" median "$5" "${6:-none}" "${7:-—}"; }
+# per_sc ID CHART LABEL UNIT BETTER: one row per scenario, ID_<scenario>, "LABEL, <scenario>"
+per_sc() {
+    local sc
+    for sc in $SCENARIOS; do
+        row "${1}_$(sc_id "$sc")" "$2" "$3, $(sc_label "$sc")" "$4" "$5"
+    done
+}
 {
-    printf 'id\tchart\tlabel\tunit\tpeer\tagg\tbetter\trule\ttarget\n'
+    bench_fig_head
     for sc in $SCENARIOS; do
         IFS=$'\t' read -r rule target <<<"$(sc_rule "$sc")"
-        printf 'mcpu_%s\tmcpu\tmsgs per server CPU-s, %s\tmsg/CPU-s\t%s\tmedian\thigher\t%s\t%s\n' \
-            "$(sc_id "$sc")" "$(sc_label "$sc")" "$peers" "$rule" "$target"
+        row "mcpu_$(sc_id "$sc")" mcpu "msgs per server CPU-s, $(sc_label "$sc")" msg/CPU-s higher \
+            "$rule" "$target"
     done
-    for sc in $SCENARIOS; do
-        printf 'mps_%s\tmps\tmessages/s, %s\tmsg/s\t%s\tmedian\thigher\tnone\t—\n' \
-            "$(sc_id "$sc")" "$(sc_label "$sc")" "$peers"
-    done
-    for sc in $SCENARIOS; do
-        printf 'p99_%s\tp99\tp99 latency, %s\tms\t%s\tmedian\tlower\tnone\t—\n' \
-            "$(sc_id "$sc")" "$(sc_label "$sc")" "$peers"
-    done
-    printf 'idle_kib\tidle\tRSS per idle WebSocket connection\tKiB\t%s\tmedian\tlower\tle:1\t≤ 1 KiB\n' "$peers"
-    printf 'idle_rss_before\t-\tRSS before the idle connections\tMiB\t%s\tmedian\tlower\tnone\t—\n' "$peers"
-    printf 'idle_rss_after\t-\tRSS holding %s idle connections\tMiB\t%s\tmedian\tlower\tnone\t—\n' "$IDLE_N" "$peers"
-    for sc in $SCENARIOS; do
-        printf 'busy_%s\t-\tserver CPU busy, %s\t%%\t%s\tmedian\tnone\tnone\t—\n' \
-            "$(sc_id "$sc")" "$(sc_label "$sc")" "$peers"
-    done
-    for sc in $SCENARIOS; do
-        printf 'client_%s\t-\tload generator CPU busy, %s\t%%\t%s\tmedian\tnone\tnone\t—\n' \
-            "$(sc_id "$sc")" "$(sc_label "$sc")" "$peers"
-    done
-    for sc in $SCENARIOS; do
-        printf 'other_%s\t-\tother load on the server core, %s\t%%\t%s\tmedian\tlower\tnone\t—\n' \
-            "$(sc_id "$sc")" "$(sc_label "$sc")" "$peers"
-    done
-    printf 'err\t-\tfailed load generator runs\tcount\t%s\tsum\tlower\teq:0\t0\n' "$peers"
+    per_sc mps mps messages/s msg/s higher
+    per_sc p99 p99 'p99 latency' ms lower
+    row idle_kib idle 'RSS per idle WebSocket connection' KiB lower le:1 '≤ 1 KiB'
+    row idle_rss_before - 'RSS before the idle connections' MiB lower
+    row idle_rss_after - "RSS holding $IDLE_N idle connections" MiB lower
+    per_sc busy - 'server CPU busy' % none
+    per_sc client - 'load generator CPU busy' % none
+    per_sc other - 'other load on the server core' % lower
+    bench_fig_row err - 'failed load generator runs' count "$peers" sum lower eq:0 0
 } >"$BENCH_RAW/figures.tsv"
 
 {
@@ -400,10 +291,7 @@ peers=${peers#,}
 
 quick=''
 [ "${BENCH_QUICK:-0}" = 1 ] && quick=' **Quick mode (BENCH_QUICK=1): too short to quote.**'
-problems=''
-if [ -s "$notes" ]; then
-    problems=$(printf '\n**Problems in this run:**\n\n'; sed 's/^/- /' "$notes")
-fi
+problems=$(bench_problems)
 cat >"$BENCH_RAW/method.md" <<EOF
 Four WebSocket echo servers, each alone on CPU ${SERVER_CPU} (\`taskset -c ${SERVER_CPU}\`),
 against one load generator on CPU ${CLIENT_CPU}, all on 127.0.0.1 with ports picked at run time:
@@ -431,7 +319,7 @@ loopback TCP cost plus one pass over the bytes, the "kernel limit".${quick}
 - **Latency** is from the write that carried a message to the read that completed its
   echo, in a log-linear histogram (about 3 % resolution); the median of the rounds' p99.
 - **Noise.** Before each run the script waits up to ${QUIET_WAIT} s for core ${SERVER_CPU} to be under
-  ${QUIET_PCT} % busy, and runs again (once, at most ${MAX_RETRIES} times in all; ${retries} this time) a run in
+  ${QUIET_PCT} % busy, and runs again (once, at most ${MAX_RETRIES} times in all; ${bench_retries} this time) a run in
   which other work took more than ${MAX_OTHER} % of it, keeping the cleaner one. On a shared
   machine the same server still moves by several per cent from round to round, so a
   target margin of 5 % is only as sure as the spread in "Every round" below.

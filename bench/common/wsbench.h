@@ -1,8 +1,9 @@
 /*
- * wsbench.h — small pieces shared by bench/ws/loadgen.c and bench/ws/minimal_echo.c:
- * SHA-1 and base64 for Sec-WebSocket-Accept (RFC 6455 §4.2.2), a fast PRNG for
- * masks and keys, and the in-place XOR mask. Header-only (static functions) so
- * each tool builds with one `cc -O2 file.c` and needs no library.
+ * wsbench.h — the RFC 6455 arithmetic every WebSocket benchmark program needs
+ * (bench/common/wsclient.c, bench/common/miniserver.c and the programs on top
+ * of them): SHA-1 and base64 for Sec-WebSocket-Accept (RFC 6455 §4.2.2), a
+ * fast PRNG for masks and keys, and the in-place XOR mask. Header-only
+ * (static inline) so no program needs a library.
  */
 #ifndef WSBENCH_H
 #define WSBENCH_H
@@ -19,7 +20,7 @@ static inline uint32_t wsb_rol(uint32_t x, int n)
     return (x << n) | (x >> (32 - n));
 }
 
-static void wsb_sha1(const uint8_t *data, size_t len, uint8_t out[20])
+static inline void wsb_sha1(const uint8_t *data, size_t len, uint8_t out[20])
 {
     uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
     uint8_t block[64];
@@ -78,7 +79,7 @@ static void wsb_sha1(const uint8_t *data, size_t len, uint8_t out[20])
 }
 
 /* Standard base64 with padding; out needs 4 * ((len + 2) / 3) + 1 bytes. */
-static size_t wsb_base64(const uint8_t *in, size_t len, char *out)
+static inline size_t wsb_base64(const uint8_t *in, size_t len, char *out)
 {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t i, o = 0;
@@ -100,7 +101,7 @@ static size_t wsb_base64(const uint8_t *in, size_t len, char *out)
 
 /* Sec-WebSocket-Accept for a Sec-WebSocket-Key (key_len bytes, no NUL needed);
  * out needs 29 bytes. */
-static void wsb_accept(const char *key, size_t key_len, char out[29])
+static inline void wsb_accept(const char *key, size_t key_len, char out[29])
 {
     uint8_t buf[128], digest[20];
 
